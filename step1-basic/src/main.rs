@@ -1,0 +1,95 @@
+//! # Step 1 — a session cookie and a visit counter
+//!
+//! The Express tutorial's section 2 ("Basic session setup") in axum: every browser gets a
+//! session the first time it visits, the server keeps a counter in it, and the browser only
+//! ever holds the session's id in a cookie.
+//!
+//! ```text
+//! cargo run -p step1-basic      # then open http://localhost:3000 and reload the page
+//! cargo test -p step1-basic
+//! ```
+//!
+//! `PORT` picks another port (`PORT=4000 cargo run -p step1-basic`); `RUST_LOG=debug` shows
+//! what the session layer does on each request.
+//!
+//! This file only reads the configuration, opens the port and serves; the application
+//! itself (the seed's `app.js`) is built by [`step1_basic::app`] in `lib.rs`, so tests
+//! can drive it without a network.
+
+use std::process::ExitCode;
+
+use step1_basic::Config;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+
+    // A bad setting is the user's mistake, not a bug: one line that names it, then exit 1.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let listener = match TcpListener::bind(config.addr).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!(
+                "error: cannot listen on {}: {err} (is another step still running? stop it or set PORT)",
+                config.addr
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match listener.local_addr() {
+        Ok(addr) => tracing::info!("listening on http://{addr}"),
+        Err(err) => tracing::warn!("listening, but the address is unknown: {err}"),
+    }
+
+    let served = axum::serve(listener, step1_basic::app())
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    if let Err(err) = served {
+        eprintln!("error: the server stopped: {err}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so requests in flight finish before the process exits.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {err}");
+            std::future::pending::<()>().await;
+        }
+    };
+
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!("cannot listen for SIGTERM: {err}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
