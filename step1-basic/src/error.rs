@@ -13,6 +13,8 @@ pub enum AppError {
     Session(tower_sessions::session::Error),
     /// No route matches the path.
     NotFound,
+    /// The path exists, but not for this method (a `POST` to a page that is only read).
+    MethodNotAllowed,
 }
 
 impl From<tower_sessions::session::Error> for AppError {
@@ -44,6 +46,11 @@ impl IntoResponse for AppError {
                 StatusCode::NOT_FOUND,
                 "Page not found",
                 "There is no page at this address.",
+            ),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                "This page exists, but it cannot be used this way.",
             ),
         };
         (status, ErrorPage { title, message }).into_response()

@@ -51,6 +51,7 @@ async fn a_post_to_the_counter_is_refused_with_405() {
     let page = Browser::new(&app()).send(request).await;
 
     assert_eq!(page.status, 405);
+    assert!(page.body.contains("Method not allowed"), "{}", page.body);
 }
 
 #[tokio::test]

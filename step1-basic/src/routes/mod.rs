@@ -14,6 +14,7 @@ pub fn router() -> Router {
         .route("/", get(counter::index))
         .route("/style.css", get(stylesheet))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 /// The one stylesheet, compiled into the binary so the pages look the same whatever
@@ -27,4 +28,8 @@ async fn stylesheet() -> impl axum::response::IntoResponse {
 
 async fn not_found() -> AppError {
     AppError::NotFound
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
 }
