@@ -165,6 +165,18 @@ impl Server {
         response
     }
 
+    fn send_raw(&self, request: &str) -> String {
+        let mut stream = TcpStream::connect(&self.addr).expect("server accepts connections");
+        stream
+            .write_all(request.as_bytes())
+            .expect("request is sent");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .expect("response is read");
+        response
+    }
+
     /// Sends SIGTERM, as `kill` or a service manager would, and waits for the exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let status = Command::new("kill")
