@@ -10,7 +10,7 @@ mod session_data;
 
 use axum::Router;
 use time::Duration;
-use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer};
+use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
 pub use config::Config;
 
@@ -18,12 +18,10 @@ pub use config::Config;
 pub const SESSION_LIFETIME: Duration = Duration::seconds(60);
 
 /// Builds the whole application: routes plus the session layer around them.
-pub fn app() -> Router {
-    // Where session data lives between requests. `MemoryStore` is a map inside this
-    // process, like express-session's default `MemoryStore`: fine for a lesson, but every
-    // session is forgotten when the server stops.
-    let store = MemoryStore::default();
-
+///
+/// `store` is where session data lives between requests (`main` passes a
+/// `MemoryStore`). Taking it as an argument lets tests hand in a store of their own.
+pub fn app(store: impl SessionStore + Clone) -> Router {
     // The Rust counterpart of `app.use(session({ ... }))`.
     //
     // - `secret: 'mysecretkey'`: express-session signs its cookie so a visitor cannot

@@ -4,8 +4,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::Request;
-use common::Browser;
-use step1_basic::app;
+use common::{Browser, app};
 
 #[tokio::test]
 async fn a_garbled_session_cookie_is_treated_as_no_session() {

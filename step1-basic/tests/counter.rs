@@ -2,8 +2,7 @@
 
 mod common;
 
-use common::Browser;
-use step1_basic::app;
+use common::{Browser, app};
 
 #[tokio::test]
 async fn the_first_visit_is_welcomed() {

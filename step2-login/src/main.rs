@@ -21,6 +21,7 @@ use std::process::ExitCode;
 
 use step2_login::Config;
 use tokio::net::TcpListener;
+use tower_sessions::MemoryStore;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -61,7 +62,12 @@ async fn main() -> ExitCode {
         Err(err) => tracing::warn!("listening, but the address is unknown: {err}"),
     }
 
-    let served = axum::serve(listener, step2_login::app())
+    // Where session data lives between requests: a map inside this process, like
+    // express-session's default `MemoryStore`. Fine for a lesson, but every session is
+    // forgotten when the server stops.
+    let store = MemoryStore::default();
+
+    let served = axum::serve(listener, step2_login::app(store))
         .with_graceful_shutdown(shutdown)
         .await;
     if let Err(err) = served {

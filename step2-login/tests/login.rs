@@ -3,8 +3,7 @@
 
 mod common;
 
-use common::Browser;
-use step2_login::app;
+use common::{Browser, app};
 
 const GOOD_FORM: &str = "username=admin&password=1234";
 const GOOD_JSON: &str = r#"{"username":"admin","password":"1234"}"#;

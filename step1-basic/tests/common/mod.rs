@@ -11,6 +11,12 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
+use tower_sessions::MemoryStore;
+
+/// The application with a fresh memory store, as `main` builds it.
+pub fn app() -> Router {
+    step1_basic::app(MemoryStore::default())
+}
 
 /// A response as a user would see it: status, headers and page text.
 pub struct Page {
