@@ -1,0 +1,327 @@
+//! Test helpers: a tiny browser for the in-process app, and a real server process.
+#![allow(dead_code)] // each test file uses its own subset of these helpers
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::{MemoryStore, SessionStore, session_store};
+
+/// The application as `main` builds it, on a fresh SQLite database in a temporary
+/// folder. The router owns the folder (as an extension), so the database lives exactly
+/// as long as the app under test.
+pub async fn app() -> Router {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let store = step4_persistent::store::open(&database_url(&dir))
+        .await
+        .expect("the store opens");
+    step4_persistent::app(store).layer(axum::Extension(Arc::new(dir)))
+}
+
+/// A sqlx URL for a database file in `dir`.
+pub fn database_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("sessions.db").display())
+}
+
+/// A memory store with a switch that makes every operation fail, to show what a visitor
+/// sees when the session store is down.
+#[derive(Clone, Debug, Default)]
+pub struct FlakyStore {
+    inner: MemoryStore,
+    broken: Arc<AtomicBool>,
+}
+
+impl FlakyStore {
+    pub fn set_broken(&self, broken: bool) {
+        self.broken.store(broken, Ordering::SeqCst);
+    }
+
+    fn check(&self) -> session_store::Result<()> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(session_store::Error::Backend(
+                "the test broke the store".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for FlakyStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        self.check()?;
+        self.inner.create(record).await
+    }
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.check()?;
+        self.inner.save(record).await
+    }
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.check()?;
+        self.inner.load(id).await
+    }
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.check()?;
+        self.inner.delete(id).await
+    }
+}
+
+/// A response as a user would see it: status, headers and page text.
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// The `Set-Cookie` headers of this response.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|value| value.to_str().expect("Set-Cookie is ASCII").to_string())
+            .collect()
+    }
+}
+
+/// One browser: it keeps the cookies the server sets and sends them back, so a test
+/// reads like a person clicking through the site. Requests go straight into the
+/// router (`oneshot`): no port, no network.
+pub struct Browser {
+    app: Router,
+    cookies: BTreeMap<String, String>,
+}
+
+impl Browser {
+    /// A browser with an empty cookie jar, talking to `app`. Clones of one router share
+    /// its session store, so several browsers can visit the same server.
+    pub fn new(app: &Router) -> Self {
+        Self {
+            app: app.clone(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let request = Request::get(path)
+            .body(Body::empty())
+            .expect("valid request");
+        self.send(request).await
+    }
+
+    /// Submits a form, as a browser does: `application/x-www-form-urlencoded`.
+    pub async fn post_form(&mut self, path: &str, body: &str) -> Page {
+        self.post(path, "application/x-www-form-urlencoded", body.to_string())
+            .await
+    }
+
+    /// Posts JSON, as an API client (`fetch`, `curl -H 'Content-Type: application/json'`) does.
+    pub async fn post_json(&mut self, path: &str, body: &str) -> Page {
+        self.post(path, "application/json", body.to_string()).await
+    }
+
+    pub async fn post(&mut self, path: &str, content_type: &str, body: impl Into<Body>) -> Page {
+        let request = Request::post(path)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body.into())
+            .expect("valid request");
+        self.send(request).await
+    }
+
+    /// Sends `request` with this browser's cookies and stores the ones it gets back.
+    pub async fn send(&mut self, mut request: Request<Body>) -> Page {
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let value = jar.join("; ").parse().expect("cookie header is valid");
+            request.headers_mut().insert(header::COOKIE, value);
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router is infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body can be read")
+            .to_bytes();
+        let page = Page {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        };
+        for set_cookie in page.set_cookies() {
+            self.store_cookie(&set_cookie);
+        }
+        page
+    }
+
+    /// Applies one `Set-Cookie` header the way a browser does: a cookie with
+    /// `Max-Age=0` (or an empty value) is deleted, any other replaces the old one.
+    fn store_cookie(&mut self, set_cookie: &str) {
+        let mut parts = set_cookie.split(';').map(str::trim);
+        let Some((name, value)) = parts.next().and_then(|pair| pair.split_once('=')) else {
+            return;
+        };
+        let expired = parts.any(|attr| attr.eq_ignore_ascii_case("max-age=0"));
+        if expired || value.is_empty() {
+            self.cookies.remove(name);
+        } else {
+            self.cookies.insert(name.to_string(), value.to_string());
+        }
+    }
+
+    /// The cookie jar, to copy it into another browser or tamper with it.
+    pub fn cookies(&self) -> &BTreeMap<String, String> {
+        &self.cookies
+    }
+
+    pub fn set_cookie(&mut self, name: &str, value: &str) {
+        self.cookies.insert(name.to_string(), value.to_string());
+    }
+}
+
+/// The real binary, started with `PORT=0` so the system picks a free port, which the
+/// test reads from the server's "listening on" log line.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    /// The temporary database folder, when the test did not choose a `DATABASE_URL`.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts the server with `envs`; without a `DATABASE_URL` among them it gets a
+    /// database of its own in a temporary folder, never the default file.
+    pub fn start(envs: &[(&str, &str)]) -> Self {
+        let mut dir = None;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_step4-persistent"));
+        if !envs.iter().any(|(name, _)| *name == "DATABASE_URL") {
+            let temp = tempfile::tempdir().expect("a temporary folder");
+            command.env("DATABASE_URL", database_url(&temp));
+            dir = Some(temp);
+        }
+        let mut child = command
+            .env("PORT", "0")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the server logs where it listens before exiting")
+                .expect("log line is UTF-8");
+            if let Some((_, rest)) = line.split_once("listening on http://") {
+                break rest.trim().to_string();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// Sends one raw HTTP/1.1 request and returns the whole response as text, so the
+    /// test sees exactly what crossed the wire.
+    pub fn request(&self, head: &str) -> String {
+        let mut stream = TcpStream::connect(&self.addr).expect("server accepts connections");
+        let request = format!("{head}\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
+        stream
+            .write_all(request.as_bytes())
+            .expect("request is sent");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .expect("response is read");
+        response
+    }
+
+    /// Sends one raw HTTP/1.1 request with a body.
+    pub fn request_with_body(&self, head: &str, content_type: &str, body: &str) -> String {
+        self.send_raw(&format!(
+            "{head}\r\nHost: {}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        ))
+    }
+
+    fn send_raw(&self, request: &str) -> String {
+        let mut stream = TcpStream::connect(&self.addr).expect("server accepts connections");
+        stream
+            .write_all(request.as_bytes())
+            .expect("request is sent");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .expect("response is read");
+        response
+    }
+
+    /// Sends SIGTERM, as `kill` or a service manager would, and waits for the exit.
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.signal("TERM")
+    }
+
+    /// Sends SIGKILL, as a crash or `kill -9` would: the server gets no chance to clean up.
+    pub fn crash(self) -> std::process::ExitStatus {
+        self.signal("KILL")
+    }
+
+    fn signal(mut self, name: &str) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+        self.child.wait().expect("server exits")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A failing test must not leave a server behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `name=value` pair of the first `Set-Cookie` header in a raw response.
+pub fn cookie_from(response: &str) -> Option<String> {
+    response.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("set-cookie").then(|| {
+            value
+                .trim()
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+    })
+}
