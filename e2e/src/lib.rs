@@ -106,6 +106,15 @@ impl Server {
         format!("http://localhost:{}{path}", self.addr.port())
     }
 
+    /// The address of `path` on this server by its IP address, `http://127.0.0.1:...`.
+    /// To the browser that is another site than [`Server::url`]'s `localhost` (sites
+    /// are told apart by host name, and this one has a different name), so a server
+    /// reached this way can play a stranger's site that posts forms to an app on
+    /// `localhost`.
+    pub fn url_by_ip(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
     /// Stops this server and serves `router` at the same address, as when the server
     /// process is restarted: what survives is only what the app keeps outside itself
     /// (a session database, for the persistent step).
