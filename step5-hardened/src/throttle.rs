@@ -14,6 +14,13 @@
 //! `Retry-After` header, *even with the right password*: otherwise the lock would tell
 //! the guesser the moment they hit the right one.
 //!
+//! The counters live in this process's memory. Several instances behind a load
+//! balancer each keep their own, so a guesser who is spread over all of them gets the
+//! allowance once per instance: with three instances, fifteen guesses before every
+//! instance locks instead of five. That is still a few guesses where an unthrottled
+//! login allows millions, and it costs no database write per failed login; sharing the
+//! counters would mean keeping them in the session database.
+//!
 //! Logins for one username are checked one at a time (they queue on a lock), so fifty
 //! simultaneous guesses cannot all slip past the check before the first failure is
 //! counted, while fifty students logging in to the shared demo account at once simply
