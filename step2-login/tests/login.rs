@@ -27,6 +27,7 @@ async fn the_login_page_is_a_form() {
 async fn looking_at_the_login_page_creates_no_session() {
     let page = Browser::new(&app()).get("/login").await;
 
+    assert_eq!(page.status, 200, "the form is there");
     assert!(page.set_cookies().is_empty(), "{:?}", page.set_cookies());
 }
 

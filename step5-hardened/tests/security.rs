@@ -1,5 +1,6 @@
 //! The lesson: one test per item of the security checklist (`shared/SECURITY.md`), each
-//! named after the attack it stops. Every test here fails against step 4's app.
+//! named after the attack it stops. Step 4's app has none of these protections; these
+//! tests do not even compile against it, since its `app` takes no security settings.
 
 mod common;
 
