@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Browser, Server, cookie_from, database_url};
+use common::{Browser, Server, app_and_database, cookie_from, database_url};
 use sqlx::SqlitePool;
 use step4_persistent::store;
 use time::OffsetDateTime;
@@ -136,9 +136,7 @@ fn a_database_that_cannot_be_opened_stops_the_server_with_one_line() {
 
 #[tokio::test]
 async fn visitors_who_store_nothing_cost_no_row_and_get_no_cookie() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let app = step4_persistent::app(store::open(&url).await.expect("the store opens"));
+    let (app, url) = app_and_database().await;
     let mut browser = Browser::new(&app);
 
     let pages = [
@@ -157,9 +155,7 @@ async fn visitors_who_store_nothing_cost_no_row_and_get_no_cookie() {
 
 #[tokio::test]
 async fn a_login_is_one_row_and_logging_out_deletes_it() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let app = step4_persistent::app(store::open(&url).await.expect("the store opens"));
+    let (app, url) = app_and_database().await;
     let mut browser = Browser::new(&app);
 
     browser.post_form("/login", GOOD_FORM).await;
@@ -218,9 +214,7 @@ async fn the_cleanup_task_deletes_expired_sessions_and_keeps_live_ones() {
 
 #[tokio::test]
 async fn a_store_failure_is_a_500_page_and_the_first_request_after_repair_succeeds() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let app = step4_persistent::app(store::open(&url).await.expect("the store opens"));
+    let (app, url) = app_and_database().await;
     let mut logged_in = Browser::new(&app);
     logged_in.post_form("/login", GOOD_FORM).await;
     let admin = SqlitePool::connect(&url)
@@ -262,9 +256,7 @@ async fn a_store_failure_is_a_500_page_and_the_first_request_after_repair_succee
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_simultaneous_logins_all_succeed() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let app = step4_persistent::app(store::open(&url).await.expect("the store opens"));
+    let (app, url) = app_and_database().await;
 
     let logins = (0..50).map(|_| {
         let app = app.clone();

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Browser, Server, database_url, settings};
+use common::{Browser, Server, app_and_database, database_url, settings};
 use sqlx::SqlitePool;
 use step5_hardened::store;
 use time::OffsetDateTime;
@@ -133,12 +133,7 @@ fn a_database_that_cannot_be_opened_stops_the_server_with_one_line() {
 
 #[tokio::test]
 async fn visitors_who_store_nothing_cost_no_row_and_get_no_cookie() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let app = step5_hardened::app(
-        store::open(&url).await.expect("the store opens"),
-        settings(),
-    );
+    let (app, url) = app_and_database(settings()).await;
     let mut browser = Browser::new(&app);
 
     // The login form is no longer among them: its CSRF token needs a session.
@@ -156,12 +151,7 @@ async fn visitors_who_store_nothing_cost_no_row_and_get_no_cookie() {
 
 #[tokio::test]
 async fn a_login_is_one_row_and_logging_out_deletes_it() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let app = step5_hardened::app(
-        store::open(&url).await.expect("the store opens"),
-        settings(),
-    );
+    let (app, url) = app_and_database(settings()).await;
     let mut browser = Browser::new(&app);
 
     browser.post_form("/login", GOOD_FORM).await;
@@ -220,12 +210,7 @@ async fn the_cleanup_task_deletes_expired_sessions_and_keeps_live_ones() {
 
 #[tokio::test]
 async fn a_store_failure_is_a_500_page_and_the_first_request_after_repair_succeeds() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let app = step5_hardened::app(
-        store::open(&url).await.expect("the store opens"),
-        settings(),
-    );
+    let (app, url) = app_and_database(settings()).await;
     let mut logged_in = Browser::new(&app);
     logged_in.post_form("/login", GOOD_FORM).await;
     let admin = SqlitePool::connect(&url)
@@ -267,13 +252,11 @@ async fn a_store_failure_is_a_500_page_and_the_first_request_after_repair_succee
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_simultaneous_logins_all_succeed() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
     // Fifty logins to one account at the same instant look like an attack to the
     // throttle; this test is about the database, so the throttle is relaxed.
     let mut settings = settings();
     settings.throttle.account_failures = 1000;
-    let app = step5_hardened::app(store::open(&url).await.expect("the store opens"), settings);
+    let (app, url) = app_and_database(settings).await;
 
     let logins = (0..50).map(|_| {
         let app = app.clone();

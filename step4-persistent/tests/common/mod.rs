@@ -20,11 +20,20 @@ use tower_sessions::{MemoryStore, SessionStore, session_store};
 /// folder. The router owns the folder (as an extension), so the database lives exactly
 /// as long as the app under test.
 pub async fn app() -> Router {
+    app_and_database().await.0
+}
+
+/// [`app`], and the URL of its database, for tests that look at the rows.
+pub async fn app_and_database() -> (Router, String) {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let store = step4_persistent::store::open(&database_url(&dir))
+    let url = database_url(&dir);
+    let store = step4_persistent::store::open(&url)
         .await
         .expect("the store opens");
-    step4_persistent::app(store).layer(axum::Extension(Arc::new(dir)))
+    (
+        step4_persistent::app(store).layer(axum::Extension(Arc::new(dir))),
+        url,
+    )
 }
 
 /// A sqlx URL for a database file in `dir`.

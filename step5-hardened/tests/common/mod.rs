@@ -36,11 +36,20 @@ pub async fn app() -> Router {
 
 /// [`app`] with other settings (short timeouts, a strict throttle, ...).
 pub async fn app_with(settings: Settings) -> Router {
+    app_and_database(settings).await.0
+}
+
+/// [`app_with`], and the URL of its database, for tests that look at the rows.
+pub async fn app_and_database(settings: Settings) -> (Router, String) {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let store = step5_hardened::store::open(&database_url(&dir))
+    let url = database_url(&dir);
+    let store = step5_hardened::store::open(&url)
         .await
         .expect("the store opens");
-    step5_hardened::app(store, settings).layer(axum::Extension(Arc::new(dir)))
+    (
+        step5_hardened::app(store, settings).layer(axum::Extension(Arc::new(dir))),
+        url,
+    )
 }
 
 /// A sqlx URL for a database file in `dir`.
