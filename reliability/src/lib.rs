@@ -1,0 +1,439 @@
+//! Helpers for the reliability tests: serve a step over real TCP, talk to it like a
+//! browser (one cookie jar per client), start and kill the real binaries, and check the
+//! SQLite file afterwards. The tests themselves are in `tests/`; README.md says what each
+//! one proves and which environment variables make them longer.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+// ---- knobs -------------------------------------------------------------------------
+
+/// `RELIABILITY_LONG=1` turns on the slow tests and the longer defaults (README.md).
+pub fn long_mode() -> bool {
+    std::env::var("RELIABILITY_LONG").is_ok_and(|value| value == "1")
+}
+
+/// A whole number from the environment, or `default` when unset or unreadable.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// How long the load test runs: `RELIABILITY_LOAD_SECS`, else 3 s in CI and 10 s in long mode.
+pub fn load_duration() -> Duration {
+    Duration::from_secs(env_number(
+        "RELIABILITY_LOAD_SECS",
+        if long_mode() { 10 } else { 3 },
+    ))
+}
+
+/// How many clients the load test runs at once: `RELIABILITY_CLIENTS`, else 200.
+pub fn load_clients() -> usize {
+    usize::try_from(env_number("RELIABILITY_CLIENTS", 200)).unwrap_or(200)
+}
+
+/// Serialises the tests that use both cores flat out (load, kill -9), so two of them in
+/// one test binary do not run at once and starve each other into timeouts.
+pub async fn heavy_test() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
+}
+
+// ---- the steps under test ----------------------------------------------------------
+
+/// The two steps that keep sessions in SQLite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Four,
+    Five,
+}
+
+impl Step {
+    pub const BOTH: [Step; 2] = [Step::Four, Step::Five];
+
+    /// The package name, which is also the binary's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Four => "step4-persistent",
+            Step::Five => "step5-hardened",
+        }
+    }
+
+    /// The app as `main` builds it, on the SQLite database at `url`.
+    pub async fn app(self, url: &str) -> Router {
+        self.app_with_password_hash(url, None).await
+    }
+
+    /// [`Step::app`], with step 5's admin password checked against `hash` instead of
+    /// the demo hash (step 4 compares plain text and ignores it).
+    pub async fn app_with_password_hash(self, url: &str, hash: Option<String>) -> Router {
+        match self {
+            Step::Four => {
+                let store = step4_persistent::store::open(url)
+                    .await
+                    .expect("step 4's store opens on a fresh file");
+                step4_persistent::app(store)
+            }
+            Step::Five => {
+                let store = step5_hardened::store::open(url)
+                    .await
+                    .expect("step 5's store opens on a fresh file");
+                let mut settings = step5_hardened::Settings::new(
+                    tower_sessions::cookie::Key::try_generate().expect("the OS has randomness"),
+                );
+                if let Some(hash) = hash {
+                    settings.admin_password_hash = hash;
+                }
+                step5_hardened::app(store, settings)
+            }
+        }
+    }
+
+    /// The real binary, next to this test's executable in the target folder.
+    pub fn binary(self) -> PathBuf {
+        let exe = std::env::current_exe().expect("the test knows its own path");
+        // target/debug/deps/reliability-<hash> → target/debug/<step>
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test runs from target/<profile>/deps");
+        let binary = dir.join(self.name());
+        assert!(
+            binary.exists(),
+            "{} is missing: run `cargo test --workspace` (which builds it) or \
+             `cargo build -p {}` first",
+            binary.display(),
+            self.name()
+        );
+        binary
+    }
+}
+
+/// An argon2id hash of `1234` with the smallest settings argon2 allows: it checks in
+/// microseconds, so 200 clients logging in to step 5 at once (one at a time, as the
+/// throttle queues them) do not wait seconds for the deliberately slow demo hash.
+pub fn cheap_password_hash() -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let params = argon2::Params::new(8, 1, 1, None).expect("valid minimum parameters");
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let salt = SaltString::encode_b64(b"reliability-salt").expect("a valid salt");
+    argon
+        .hash_password(b"1234", &salt)
+        .expect("hashing works")
+        .to_string()
+}
+
+/// A sqlx URL for the file at `path`.
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+/// `PRAGMA integrity_check` of the database at `path`: `"ok"` when it is sound.
+pub async fn integrity_check(path: &Path) -> String {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&sqlite_url(path))
+        .await
+        .expect("the test can open the database");
+    let (verdict,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await
+        .expect("integrity_check runs");
+    verdict
+}
+
+// ---- serving in-process --------------------------------------------------------------
+
+/// A step's router served by `axum::serve` on a free loopback port, as `main` serves it
+/// (with the client's address, which step 5's login throttle reads). Stops when dropped.
+pub struct Served {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+pub async fn serve(router: Router) -> Served {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("a free loopback port");
+    let addr = listener.local_addr().expect("the port is known");
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("axum::serve only fails if accepting does");
+    });
+    Served { addr, task }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+// ---- a browser-like client ----------------------------------------------------------
+
+/// What came back.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: String,
+}
+
+impl Reply {
+    /// The visit count the counter page shows, if this is the counter page.
+    pub fn visits(&self) -> Option<u64> {
+        if self.body.contains("Welcome! First visit.") {
+            return Some(1);
+        }
+        let (_, rest) = self.body.split_once("Number of visits: ")?;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    }
+
+    /// The `500` page the steps show when the session store fails, saying so in words
+    /// and leaking nothing of the database behind it.
+    pub fn is_clean_store_failure(&self) -> bool {
+        let leaks = [
+            "tower_sessions",
+            "sqlx",
+            "SQLITE",
+            "sqlite",
+            "no such table",
+            "locked",
+        ];
+        self.status == StatusCode::INTERNAL_SERVER_ERROR
+            && (self.body.contains("Session store failed")
+                || self.body.contains("Could not log out"))
+            && !leaks.iter().any(|word| self.body.contains(word))
+    }
+}
+
+/// The `_csrf` hidden field of a page with a form (step 5).
+pub fn csrf_token_in(body: &str) -> Option<String> {
+    let (_, rest) = body.split_once(r#"name="_csrf" value=""#)?;
+    rest.split('"').next().map(str::to_string)
+}
+
+/// One browser: its own connection pool, its own cookie jar and the CSRF token of the
+/// last form it saw. A failed connection is an `Err` with what went wrong.
+pub struct Client {
+    http: HttpClient<HttpConnector, Full<Bytes>>,
+    base: String,
+    cookies: BTreeMap<String, String>,
+    csrf_token: Option<String>,
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            http: HttpClient::builder(TokioExecutor::new()).build_http(),
+            base: format!("http://{addr}"),
+            cookies: BTreeMap::new(),
+            csrf_token: None,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Result<Reply, String> {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// Posts a form, adding the CSRF token of the last page with a form, if any.
+    pub async fn post_form(&mut self, path: &str, fields: &str) -> Result<Reply, String> {
+        let body = match &self.csrf_token {
+            Some(token) if fields.is_empty() => format!("_csrf={token}"),
+            Some(token) => format!("{fields}&_csrf={token}"),
+            None => fields.to_string(),
+        };
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    /// Opens the login form (step 5 hands out its token there) and logs in as admin.
+    pub async fn log_in(&mut self) -> Result<Reply, String> {
+        self.get("/login").await?;
+        self.post_form("/login", "username=admin&password=1234")
+            .await
+    }
+
+    /// Opens the dashboard (for the logout form's token) and logs out.
+    pub async fn log_out(&mut self) -> Result<Reply, String> {
+        self.get("/dashboard").await?;
+        self.post_form("/logout", "").await
+    }
+
+    /// The cookies this browser holds, as a `Cookie` header would carry them.
+    pub fn cookie_header(&self) -> String {
+        let pairs: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        pairs.join("; ")
+    }
+
+    /// Replaces the jar with `cookie_header` (`name=value; ...`): a second tab.
+    pub fn set_cookie_header(&mut self, cookie_header: &str) {
+        self.cookies = cookie_header
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
+
+    pub fn csrf_token(&self) -> Option<String> {
+        self.csrf_token.clone()
+    }
+
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        form: Option<String>,
+    ) -> Result<Reply, String> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if !self.cookies.is_empty() {
+            request = request.header(header::COOKIE, self.cookie_header());
+        }
+        if form.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(form.unwrap_or_default())))
+            .map_err(|err| format!("bad request {path}: {err}"))?;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|err| format!("{path}: {err:?}"))?;
+        let status = response.status();
+        for set_cookie in response.headers().get_all(header::SET_COOKIE) {
+            self.store_cookie(set_cookie.to_str().unwrap_or_default());
+        }
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|err| format!("{path}: body: {err}"))?
+            .to_bytes();
+        let body = String::from_utf8_lossy(&bytes).into_owned();
+        if let Some(token) = csrf_token_in(&body) {
+            self.csrf_token = Some(token);
+        }
+        Ok(Reply { status, body })
+    }
+
+    /// As a browser does: `Max-Age=0` or an empty value deletes, anything else replaces.
+    fn store_cookie(&mut self, set_cookie: &str) {
+        let mut parts = set_cookie.split(';').map(str::trim);
+        let Some((name, value)) = parts.next().and_then(|pair| pair.split_once('=')) else {
+            return;
+        };
+        if value.is_empty() || parts.any(|attr| attr.eq_ignore_ascii_case("max-age=0")) {
+            self.cookies.remove(name);
+        } else {
+            self.cookies.insert(name.to_string(), value.to_string());
+        }
+    }
+}
+
+// ---- raw TCP --------------------------------------------------------------------------
+
+/// Writes `request` as it is and reads until the server closes or `patience` runs out.
+/// Returns what came back (possibly nothing: a server may just close).
+pub async fn raw_exchange(addr: SocketAddr, request: &[u8], patience: Duration) -> String {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        // A server may answer and close before reading everything (a 431 for a huge
+        // header); a failed write is then not the test's concern, the answer is.
+        let _ = stream.write_all(request).await;
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response).await;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&response).into_owned())
+    };
+    match tokio::time::timeout(patience, exchange).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => format!("(connection failed: {err})"),
+        Err(_) => "(no answer in time)".to_string(),
+    }
+}
+
+/// The status code of a raw HTTP/1.1 response, if it has one.
+pub fn raw_status(response: &str) -> Option<u16> {
+    response.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
+
+// ---- the real binary ----------------------------------------------------------------
+
+/// A step's real binary on a free loopback port.
+pub struct Process {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Process {
+    /// Starts `step`'s binary on the database at `url` and waits (up to 30 s) for its
+    /// "listening on" line.
+    pub fn start(step: Step, url: &str) -> Self {
+        let mut child = Command::new(step.binary())
+            .env("DATABASE_URL", url)
+            .env("PORT", "0")
+            .env("RUST_LOG", "warn,step4_persistent=info,step5_hardened=info")
+            .env("NO_COLOR", "1")
+            .env_remove("SESSION_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (found, listening) = mpsc::channel();
+        // Keep reading the log, so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some((_, addr)) = line.split_once("listening on http://") {
+                    let _ = found.send(addr.trim().to_string());
+                }
+            }
+        });
+        let addr = listening
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the binary says where it listens within 30 s")
+            .parse()
+            .expect("the logged address parses");
+        Self { child, addr }
+    }
+
+    /// `kill -9`: no shutdown code runs.
+    pub fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL is delivered");
+        self.child.wait().expect("the process is reaped");
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // A failing test must not leave a server behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
