@@ -19,7 +19,7 @@
 
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
@@ -73,7 +73,7 @@ pub async fn guard(session: Session, request: Request, next: Next) -> Result<Res
     let (parts, body) = request.into_parts();
     let bytes = to_bytes(body, crate::BODY_LIMIT)
         .await
-        .map_err(|_| AppError::TooLarge)?;
+        .map_err(unreadable_body)?;
     let sent = parts
         .headers
         .get(HEADER)
@@ -96,6 +96,22 @@ pub async fn guard(session: Session, request: Request, next: Next) -> Result<Res
     Ok(next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await)
+}
+
+/// The answer to a body that could not be read: too large (413), or anything else, such
+/// as a client that broke off halfway (400).
+fn unreadable_body(err: axum::Error) -> AppError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(error) = cause {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return AppError::TooLarge;
+        }
+        cause = error.source();
+    }
+    AppError::BadRequest {
+        status: StatusCode::BAD_REQUEST,
+        detail: "The request body could not be read to the end.".to_string(),
+    }
 }
 
 /// Whether the browser says this request comes from this site. A request that says
@@ -205,6 +221,14 @@ mod tests {
             assert!(!same_origin(&h), "{origin}");
         }
         assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")])));
+    }
+
+    #[tokio::test]
+    async fn only_a_body_over_the_limit_is_too_large() {
+        let err = to_bytes(Body::from(vec![0u8; 100]), 10)
+            .await
+            .expect_err("over the limit");
+        assert!(matches!(unreadable_body(err), AppError::TooLarge));
     }
 
     #[test]
