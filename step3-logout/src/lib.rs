@@ -11,6 +11,7 @@ mod session_data;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use time::Duration;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
 pub use config::Config;
@@ -22,6 +23,11 @@ pub const SESSION_LIFETIME: Duration = Duration::seconds(60);
 /// anything much larger (with `413 Payload Too Large`) stops a client from making the
 /// server buffer megabytes it will never use. Express's `express.json()` limit is 100 KiB.
 pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// How long a client may take between two pieces of a request body. One that starts a
+/// body and then goes quiet (by accident, or on purpose to tie the server up: "slowloris")
+/// is cut off with a 400 instead of holding its connection forever.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Builds the whole application: routes plus the session layer around them.
 ///
@@ -52,4 +58,5 @@ pub fn app(store: impl SessionStore + Clone) -> Router {
     routes::router()
         .layer(sessions)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
 }

@@ -22,6 +22,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
@@ -42,6 +43,11 @@ pub const COOKIE_NAME: &str = "__Host-session";
 /// anything much larger (with `413 Payload Too Large`) stops a client from making the
 /// server buffer megabytes it will never use. Express's `express.json()` limit is 100 KiB.
 pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// How long a client may take between two pieces of a request body. One that starts a
+/// body and then goes quiet (by accident, or on purpose to tie the server up: "slowloris")
+/// is cut off with a 400 instead of holding its connection forever.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The argon2id hash of the demo password `1234`, made with OWASP's minimum settings
 /// (19 MiB of memory, 2 passes, 1 lane). Only the hash is in the source, so even this
@@ -121,7 +127,8 @@ pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
         ))
         .layer(sessions)
         .layer(map_response(explain_save_failure))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT));
     with_security_headers(router)
         // One log line per request with method, path, status and time taken. No headers,
         // so no cookie (and no session id) ever reaches the log.
