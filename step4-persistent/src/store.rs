@@ -4,14 +4,22 @@
 //! tower-sessions-sqlx-store keeps one row per session in a table `tower_sessions`:
 //! `id` (the id the cookie carries), `data` (the session's key → value map, in
 //! MessagePack) and `expiry_date` (when the row stops counting).
+//!
+//! In front of the database sits a cache in memory ([`cached`]): reading a session the
+//! server has seen recently costs no trip to SQLite, while every change is still written
+//! to SQLite before the visitor gets an answer.
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use tower_sessions::ExpiredDeletion;
-use tower_sessions_sqlx_store::SqliteStore;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::{CachingSessionStore, ExpiredDeletion, SessionStore, session_store};
+use tower_sessions_moka_store::MokaStore;
+use tower_sessions_sqlx_store::{SqliteStore, SqlxStoreError};
 
 /// How long a request waits for another connection's write to finish before giving up.
 /// SQLite lets one connection write at a time; without a busy timeout the others fail at
@@ -21,6 +29,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections in the pool. Thanks to WAL, readers run in parallel with the one writer;
 /// more connections than cores would only queue up on the write lock.
 const POOL_SIZE: u32 = 4;
+
+/// Sessions kept in the memory cache. A cached session is about 200 bytes, so 10 000 of
+/// them take a few MiB; when the cache is full the least used ones make room, and are
+/// read from SQLite again if their visitor comes back.
+const CACHE_CAPACITY: u64 = 10_000;
 
 /// The database could not be opened or prepared at start-up.
 #[derive(Debug)]
@@ -48,7 +61,7 @@ impl std::error::Error for OpenError {
 /// Opens (creating if missing) the SQLite database at `database_url`, creates the
 /// session table if missing, and checks that the database can be written to, so that
 /// a bad path fails now, at start-up, rather than at the first login.
-pub async fn open(database_url: &str) -> Result<SqliteStore, OpenError> {
+pub async fn open(database_url: &str) -> Result<Sessions, OpenError> {
     let fail = |source| OpenError {
         url: database_url.to_string(),
         source,
@@ -71,6 +84,10 @@ pub async fn open(database_url: &str) -> Result<SqliteStore, OpenError> {
 
     let pool = SqlitePoolOptions::new()
         .max_connections(POOL_SIZE)
+        // By default the pool "pings" a connection before lending it out, to catch a
+        // database server that hung up. A SQLite file cannot hang up, and each ping is
+        // a round trip to the connection's thread that costs as much as a query.
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .map_err(fail)?;
@@ -90,7 +107,77 @@ pub async fn open(database_url: &str) -> Result<SqliteStore, OpenError> {
         .await
         .map_err(fail)?;
 
-    Ok(store)
+    Ok(Sessions { store, pool })
+}
+
+/// The sessions table: tower-sessions-sqlx-store's [`SqliteStore`], with a faster
+/// [`create`](SessionStore::create).
+#[derive(Clone, Debug)]
+pub struct Sessions {
+    store: SqliteStore,
+    pool: SqlitePool,
+}
+
+#[async_trait]
+impl SessionStore for Sessions {
+    /// Stores a brand-new session in one statement. (The crate's own `create` opens a
+    /// transaction around its insert: three statements for one row.) Should the random
+    /// id already be taken — 128 random bits, so in theory only — the insert stores
+    /// nothing and we try again with a fresh id.
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        loop {
+            let data = rmp_serde::to_vec(record).map_err(SqlxStoreError::Encode)?;
+            let inserted = sqlx::query(
+                "INSERT INTO tower_sessions (id, data, expiry_date) VALUES (?, ?, ?) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(record.id.to_string())
+            .bind(data)
+            .bind(record.expiry_date)
+            .execute(&self.pool)
+            .await
+            .map_err(SqlxStoreError::Sqlx)?;
+            if inserted.rows_affected() == 1 {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.store.save(record).await
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.store.load(id).await
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.store.delete(id).await
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for Sessions {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        self.store.delete_expired().await
+    }
+}
+
+/// The store the app uses: the sessions table behind a memory cache.
+pub type Store = CachingSessionStore<MokaStore, Sessions>;
+
+/// Puts a memory cache in front of `sessions`.
+///
+/// Most requests come from visitors who were here a moment ago; reading their session
+/// from memory instead of SQLite saves a trip to the database per request. Writes go to
+/// both, SQLite first in importance: a session change is on disk before the visitor sees
+/// the answer, so a crash loses nothing and a restart starts with an empty cache that
+/// fills up again from the database. This is safe because one server process owns the
+/// database file: no one else can change a session behind the cache's back (step 5,
+/// where several servers may share one database, has to think again).
+pub fn cached(sessions: Sessions) -> Store {
+    CachingSessionStore::new(MokaStore::new(Some(CACHE_CAPACITY)), sessions)
 }
 
 /// Deletes expired sessions every `period`, for as long as the task runs.
@@ -99,7 +186,7 @@ pub async fn open(database_url: &str) -> Result<SqliteStore, OpenError> {
 /// table from growing forever (connect-mongo relies on a MongoDB TTL index for the same
 /// job). A failed round is logged and retried at the next tick rather than ending the
 /// task.
-pub async fn delete_expired_every(store: SqliteStore, period: Duration) {
+pub async fn delete_expired_every(store: Sessions, period: Duration) {
     let mut interval = tokio::time::interval(period);
     loop {
         interval.tick().await;

@@ -31,7 +31,8 @@ pub async fn app_and_database() -> (Router, String) {
         .await
         .expect("the store opens");
     (
-        step4_persistent::app(store).layer(axum::Extension(Arc::new(dir))),
+        step4_persistent::app(step4_persistent::store::cached(store))
+            .layer(axum::Extension(Arc::new(dir))),
         url,
     )
 }
@@ -118,6 +119,11 @@ impl Browser {
             app: app.clone(),
             cookies: BTreeMap::new(),
         }
+    }
+
+    /// Points this browser, cookies and all, at another app: the server restarted.
+    pub fn switch_to(&mut self, app: &Router) {
+        self.app = app.clone();
     }
 
     pub async fn get(&mut self, path: &str) -> Page {
