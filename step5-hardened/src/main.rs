@@ -119,7 +119,8 @@ async fn main() -> ExitCode {
     }
 
     // `with_connect_info` hands each request the client's address, which the login
-    // throttle counts failures by.
+    // throttle counts failures by. No memory cache in front of the store, unlike step 4:
+    // store.rs says why.
     let app = step5_hardened::app(store, settings);
     let served = axum::serve(
         listener,

@@ -114,6 +114,10 @@ async fn open_sqlite(database_url: &str) -> Result<Backend, sqlx::Error> {
         .busy_timeout(BUSY_TIMEOUT);
     let pool = SqlitePoolOptions::new()
         .max_connections(POOL_SIZE)
+        // By default the pool "pings" a connection before lending it out, to catch a
+        // database server that hung up. A SQLite file cannot hang up, and each ping is
+        // a round trip to the connection's thread that costs as much as a query.
+        .test_before_acquire(false)
         .connect_with(options)
         .await?;
 
@@ -150,6 +154,13 @@ async fn open_postgres(database_url: &str) -> Result<Backend, sqlx::Error> {
 /// half writes the logged-out session back. Here a save is an `UPDATE` of a live row, so
 /// a deleted (or expired) session stays deleted; a brand-new session goes through
 /// `create` instead, which tower-sessions calls for new ids and after `cycle_id`.
+///
+/// Unlike step 4 there is no memory cache in front: with several instances on one
+/// PostgreSQL, a logout on one instance must end the session on all of them at once,
+/// and another instance's cache would still hold it. tower-sessions'
+/// `CachingSessionStore` would also break the rule above even with one instance: its
+/// `save` puts the session in the cache whether or not our `UPDATE` found the row, so a
+/// logged-out session would come back from memory. Every request reads the database.
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
@@ -181,8 +192,41 @@ impl Store {
 
 #[async_trait]
 impl SessionStore for Store {
+    /// Stores a brand-new session in one statement. (The crate's own `create` opens a
+    /// transaction around its insert: three statements for one row.) Should the random
+    /// id already be taken — 128 random bits, so in theory only — the insert stores
+    /// nothing and we try again with a fresh id.
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        self.sessions().create(record).await
+        loop {
+            let data = rmp_serde::to_vec(record).map_err(SqlxStoreError::Encode)?;
+            let id = record.id.to_string();
+            let inserted = match &self.backend {
+                Backend::Sqlite { pool, .. } => sqlx::query(
+                    "INSERT INTO tower_sessions (id, data, expiry_date) VALUES (?, ?, ?) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(data)
+                .bind(record.expiry_date)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()),
+                Backend::Postgres { pool, .. } => sqlx::query(
+                    "INSERT INTO tower_sessions.session (id, data, expiry_date) \
+                     VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(data)
+                .bind(record.expiry_date)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()),
+            };
+            if inserted.map_err(SqlxStoreError::Sqlx)? == 1 {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
