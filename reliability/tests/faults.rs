@@ -340,15 +340,14 @@ async fn a_full_disk_gives_the_clean_500_and_leaves_a_sound_file() {
     }
 }
 
-/// Fails today, so CI skips it: run with `cargo test -p reliability -- --ignored`.
+/// Once the disk has room again, the very next writes succeed, without a restart.
 ///
-/// After one "database or disk is full" error, one pooled connection is left inside an
-/// open write transaction that is never rolled back. It keeps SQLite's write lock, so
-/// every other connection's write waits the 5 s busy timeout and fails with "database
-/// is locked", and writes on the stuck connection itself are never committed. Freeing
-/// the space does not help; only a restart does. README.md has the fix for the steps.
+/// This used to fail: the store's `create` wrapped its insert in a transaction, and after
+/// a "database or disk is full" error one pooled connection was left inside it, holding
+/// SQLite's write lock, so every other write waited the busy timeout and failed with
+/// "database is locked". A session is now created in one statement, which SQLite rolls
+/// back by itself when it fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "steps 4 and 5 do not recover from a full disk without a restart (README.md)"]
 async fn after_a_full_disk_is_freed_every_request_succeeds_again() {
     let Some(disk) = SmallDisk::mount("2m") else {
         return;
