@@ -46,7 +46,7 @@ pub fn app(store: impl SessionStore + Clone) -> Router {
     // - `secret: 'mysecretkey'`: express-session signs its cookie so a visitor cannot
     //   forge an id. tower-sessions ids are 128 random bits, too many to guess, and an id
     //   the store does not know is treated as no session, so an unsigned cookie is safe
-    //   here. Signing is added anyway in the hardening lesson (defence in depth).
+    //   here. Signing it anyway is defence in depth: a forged id is then dropped unread.
     // - `resave: false`: tower-sessions writes a session back only when a handler changed
     //   it, which is exactly what `resave: false` asks for.
     // - `saveUninitialized: false`: tower-sessions never stores a session nobody wrote

@@ -174,8 +174,8 @@ pub type Store = CachingSessionStore<MokaStore, Sessions>;
 /// both, SQLite first in importance: a session change is on disk before the visitor sees
 /// the answer, so a crash loses nothing and a restart starts with an empty cache that
 /// fills up again from the database. This is safe because one server process owns the
-/// database file: no one else can change a session behind the cache's back (step 5,
-/// where several servers may share one database, has to think again).
+/// database file: no one else can change a session behind the cache's back. Several
+/// servers sharing one database would break that, so they could not use this cache.
 pub fn cached(sessions: Sessions) -> Store {
     CachingSessionStore::new(MokaStore::new(Some(CACHE_CAPACITY)), sessions)
 }

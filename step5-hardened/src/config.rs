@@ -155,12 +155,15 @@ fn parse_secret(value: &str) -> Result<Key, String> {
 }
 
 /// Reads a positive number of seconds.
+/// Reads a number of seconds from 1 up to a year. The upper bound keeps the expiry
+/// arithmetic far from overflow; a session meant to last longer than a year is a mistake.
 fn seconds(value: Option<String>, name: &str) -> Result<Option<Duration>, String> {
+    const A_YEAR: u64 = 366 * 24 * 60 * 60;
     value
         .map(|value| match value.trim().parse::<u64>() {
-            Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+            Ok(secs) if (1..=A_YEAR).contains(&secs) => Ok(Duration::from_secs(secs)),
             _ => Err(format!(
-                "{name} must be a whole number of seconds above 0, not {value:?}"
+                "{name} must be a whole number of seconds from 1 to {A_YEAR} (a year), not {value:?}"
             )),
         })
         .transpose()
@@ -274,7 +277,7 @@ mod tests {
 
     #[test]
     fn a_zero_or_garbled_timeout_is_refused() {
-        for value in ["0", "-5", "half an hour", "1.5"] {
+        for value in ["0", "-5", "half an hour", "1.5", "99999999999999999"] {
             let err = with(&[("SESSION_IDLE_TIMEOUT_SECS", value)]).expect_err(value);
             assert!(
                 err.starts_with("SESSION_IDLE_TIMEOUT_SECS must be"),

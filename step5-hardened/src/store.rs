@@ -155,7 +155,7 @@ async fn open_postgres(database_url: &str) -> Result<Backend, sqlx::Error> {
 /// a deleted (or expired) session stays deleted; a brand-new session goes through
 /// `create` instead, which tower-sessions calls for new ids and after `cycle_id`.
 ///
-/// Unlike step 4 there is no memory cache in front: with several instances on one
+/// There is no memory cache in front of it: with several instances on one
 /// PostgreSQL, a logout on one instance must end the session on all of them at once,
 /// and another instance's cache would still hold it. tower-sessions'
 /// `CachingSessionStore` would also break the rule above even with one instance: its

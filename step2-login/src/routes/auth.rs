@@ -21,7 +21,7 @@ struct User {
 }
 
 /// A password in the source code and compared as plain text is only acceptable in a
-/// lesson; the hardening lesson stores a hash instead.
+/// lesson; a real application keeps only a slow hash of it (argon2id).
 const USER: User = User {
     id: 1,
     username: "admin",
