@@ -78,7 +78,7 @@ async fn main() -> ExitCode {
         Err(err) => tracing::warn!("listening, but the address is unknown: {err}"),
     }
 
-    let served = axum::serve(listener, step4_persistent::app(store::cached(store)))
+    let served = axum::serve(listener, step4_persistent::app(store))
         .with_graceful_shutdown(shutdown)
         .await;
     // The clean-up task holds no transaction between rounds: stopping it is safe.

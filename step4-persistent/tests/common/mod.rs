@@ -31,8 +31,7 @@ pub async fn app_and_database() -> (Router, String) {
         .await
         .expect("the store opens");
     (
-        step4_persistent::app(step4_persistent::store::cached(store))
-            .layer(axum::Extension(Arc::new(dir))),
+        step4_persistent::app(store).layer(axum::Extension(Arc::new(dir))),
         url,
     )
 }
