@@ -203,7 +203,7 @@ enum Kind {
 /// What became of a write, once the writer has committed it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Written {
-    Stored,
+    Committed,
     /// Only for [`Kind::New`]: another session already has this id; nothing was stored.
     IdTaken,
 }
@@ -275,7 +275,8 @@ async fn insert_new(conn: &mut SqliteConnection, writes: Vec<Write>) {
         let _ = write.done.send(Ok(Written::IdTaken));
     }
 
-    let mut insert = rows(&first);
+    let mut insert = QueryBuilder::new("INSERT INTO tower_sessions (id, data, expiry_date) ");
+    push_rows(&mut insert, &first);
     insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
     let inserted: Result<HashSet<String>, _> = insert
         .build_query_scalar()
@@ -286,7 +287,7 @@ async fn insert_new(conn: &mut SqliteConnection, writes: Vec<Write>) {
 
     for write in first {
         let result = match &inserted {
-            Ok(ids) if ids.contains(&write.id) => Ok(Written::Stored),
+            Ok(ids) if ids.contains(&write.id) => Ok(Written::Committed),
             Ok(_) => Ok(Written::IdTaken),
             Err(err) => Err(err.to_string()),
         };
@@ -309,7 +310,8 @@ async fn save_changed(conn: &mut SqliteConnection, writes: Vec<Write>) {
         .rev()
         .filter(|write| ids.insert(write.id.as_str()))
         .collect();
-    let mut upsert = rows(newest);
+    let mut upsert = QueryBuilder::new("INSERT INTO tower_sessions (id, data, expiry_date) ");
+    push_rows(&mut upsert, newest);
     upsert.push(
         " ON CONFLICT (id) DO UPDATE \
          SET data = excluded.data, expiry_date = excluded.expiry_date",
@@ -318,7 +320,7 @@ async fn save_changed(conn: &mut SqliteConnection, writes: Vec<Write>) {
         .build()
         .execute(&mut *conn)
         .await
-        .map(|_| Written::Stored)
+        .map(|_| Written::Committed)
         .map_err(|err| err.to_string());
     drop(upsert);
 
@@ -327,15 +329,16 @@ async fn save_changed(conn: &mut SqliteConnection, writes: Vec<Write>) {
     }
 }
 
-/// `INSERT INTO tower_sessions (…) VALUES (…), (…), …`: one row per write.
-fn rows<'a>(writes: impl IntoIterator<Item = &'a Write>) -> QueryBuilder<'a, Sqlite> {
-    let mut insert = QueryBuilder::new("INSERT INTO tower_sessions (id, data, expiry_date) ");
-    insert.push_values(writes, |mut row, write| {
+/// `VALUES (…), (…), …`: one row of `(id, data, expiry_date)` per write.
+fn push_rows<'a>(
+    query: &mut QueryBuilder<'a, Sqlite>,
+    writes: impl IntoIterator<Item = &'a Write>,
+) {
+    query.push_values(writes, |mut row, write| {
         row.push_bind(write.id.as_str())
             .push_bind(write.data.as_slice())
             .push_bind(write.expiry_date);
     });
-    insert
 }
 
 /// Deletes expired sessions every `period`, for as long as the task runs.

@@ -8,8 +8,11 @@
 //! Two databases, chosen by `DATABASE_URL`: SQLite (a file; the default) for one
 //! server, PostgreSQL (a server) when several instances of the app share their
 //! sessions. [`Store`] wraps either, and closes one hole: a save never brings a deleted
-//! session back.
+//! session back. SQLite's writes go through one writer that commits the writes of many
+//! requests together ([`write_in_batches`]); every change is in the database before its
+//! visitor gets an answer.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,8 +20,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{PgPool, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
 use tower_sessions::cookie::Key;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::{ExpiredDeletion, SessionStore, session_store};
@@ -29,9 +33,18 @@ use tower_sessions_sqlx_store::{PostgresStore, SqliteStore, SqlxStoreError};
 /// once with "database is locked". Five seconds is far longer than any session write.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connections in the pool. Thanks to WAL, readers run in parallel with the one writer;
-/// more connections than cores would only queue up on the write lock.
+/// Connections for reading and deleting sessions (writes have one of their own, see
+/// [`write_in_batches`]). Thanks to WAL, readers run in parallel with the writer.
 const POOL_SIZE: u32 = 4;
+
+/// The most session writes sent to SQLite in one statement. Each row takes three of the
+/// 32 766 parameters a SQLite statement may have; a few hundred rows keep a statement
+/// quick to prepare and run.
+const BATCH_SIZE: usize = 256;
+
+/// Session writes that may wait for the writer. When that many are waiting, further
+/// requests wait their turn instead of piling up in memory.
+const QUEUE_SIZE: usize = 4096;
 
 /// Connections each instance keeps to PostgreSQL, which does write in parallel. Several
 /// instances share the server's connection limit (100 by default), so stay modest.
@@ -130,7 +143,15 @@ async fn open_sqlite(database_url: &str) -> Result<Backend, sqlx::Error> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     sqlx::query("ROLLBACK").execute(&mut *conn).await?;
 
-    Ok(Backend::Sqlite { sessions, pool })
+    // That connection, which has just shown it can write, becomes the writer's own:
+    // every session write goes through it, while reads use the pool.
+    let (writer, queue) = mpsc::channel(QUEUE_SIZE);
+    tokio::spawn(write_in_batches(conn.detach(), queue));
+    Ok(Backend::Sqlite {
+        sessions,
+        pool,
+        writer,
+    })
 }
 
 /// PostgreSQL: a server that several instances of the app can share. Its sessions live
@@ -157,22 +178,26 @@ async fn open_postgres(database_url: &str) -> Result<Backend, sqlx::Error> {
 ///
 /// There is no memory cache in front of it: with several instances on one
 /// PostgreSQL, a logout on one instance must end the session on all of them at once,
-/// and another instance's cache would still hold it. tower-sessions'
-/// `CachingSessionStore` would also break the rule above even with one instance: its
-/// `save` puts the session in the cache whether or not our `UPDATE` found the row, so a
-/// logged-out session would come back from memory. Every request reads the database.
+/// and another instance's cache would still hold it. Even with one instance, a cache
+/// filled by saves would break the rule above unless it learnt whether the `UPDATE`
+/// found the row: a slow save would put a logged-out session back in memory. Every
+/// request reads the database.
+///
+/// With SQLite, writes go through one writer that commits the writes of many requests
+/// together ([`write_in_batches`]); PostgreSQL takes them one by one.
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
 }
 
-/// The database behind a [`Store`]: the crate's store for it, and a pool for our own
-/// queries.
+/// The database behind a [`Store`]: the crate's store for it, a pool for our own
+/// queries and, for SQLite, the queue to the writer.
 #[derive(Clone, Debug)]
 enum Backend {
     Sqlite {
         sessions: SqliteStore,
         pool: SqlitePool,
+        writer: mpsc::Sender<Write>,
     },
     Postgres {
         sessions: PostgresStore,
@@ -192,72 +217,18 @@ impl Store {
 
 #[async_trait]
 impl SessionStore for Store {
-    /// Stores a brand-new session in one statement. (The crate's own `create` opens a
-    /// transaction around its insert: three statements for one row.) Should the random
-    /// id already be taken — 128 random bits, so in theory only — the insert stores
-    /// nothing and we try again with a fresh id.
+    /// Stores a brand-new session. Should its random id already be taken (128 random
+    /// bits, so in theory only) nothing is stored and we try again with a fresh id.
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        loop {
-            let data = rmp_serde::to_vec(record).map_err(SqlxStoreError::Encode)?;
-            let id = record.id.to_string();
-            let inserted = match &self.backend {
-                Backend::Sqlite { pool, .. } => sqlx::query(
-                    "INSERT INTO tower_sessions (id, data, expiry_date) VALUES (?, ?, ?) \
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(id)
-                .bind(data)
-                .bind(record.expiry_date)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()),
-                Backend::Postgres { pool, .. } => sqlx::query(
-                    "INSERT INTO tower_sessions.session (id, data, expiry_date) \
-                     VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(id)
-                .bind(data)
-                .bind(record.expiry_date)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()),
-            };
-            if inserted.map_err(SqlxStoreError::Sqlx)? == 1 {
-                return Ok(());
-            }
+        while self.write(Kind::New, record).await? == Written::IdTaken {
             record.id = Id::default();
         }
+        Ok(())
     }
 
+    /// Updates the session's row if it is still there and live; see [`Store`].
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        // The same encoding the crate's store reads back: the whole record in MessagePack.
-        let data = rmp_serde::to_vec(record).map_err(SqlxStoreError::Encode)?;
-        let (id, now) = (record.id.to_string(), OffsetDateTime::now_utc());
-        let updated = match &self.backend {
-            Backend::Sqlite { pool, .. } => sqlx::query(
-                "UPDATE tower_sessions SET data = ?, expiry_date = ? \
-                 WHERE id = ? AND expiry_date > ?",
-            )
-            .bind(data)
-            .bind(record.expiry_date)
-            .bind(id)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(drop),
-            Backend::Postgres { pool, .. } => sqlx::query(
-                "UPDATE tower_sessions.session SET data = $1, expiry_date = $2 \
-                 WHERE id = $3 AND expiry_date > $4",
-            )
-            .bind(data)
-            .bind(record.expiry_date)
-            .bind(id)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(drop),
-        };
-        updated.map_err(|err| SqlxStoreError::Sqlx(err).into())
+        self.write(Kind::Changed, record).await.map(drop)
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
@@ -277,6 +248,213 @@ impl ExpiredDeletion for Store {
             Backend::Postgres { sessions, .. } => sessions.delete_expired().await,
         }
     }
+}
+
+/// A brand-new session must not replace someone else's row; a changed one replaces its
+/// own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    New,
+    Changed,
+}
+
+/// What became of a write, once the writer has committed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Written {
+    Committed,
+    /// Only for [`Kind::New`]: another session already has this id; nothing was stored.
+    IdTaken,
+}
+
+/// One session write, waiting for the writer.
+#[derive(Debug)]
+struct Write {
+    kind: Kind,
+    id: String,
+    data: Vec<u8>,
+    expiry_date: OffsetDateTime,
+    /// Where the writer answers once the write is committed, or has failed (with the
+    /// database's error message).
+    done: oneshot::Sender<Result<Written, String>>,
+}
+
+impl Store {
+    /// Writes `record` and waits until it is committed or has failed: no visitor gets an
+    /// answer before their session is safely in the database.
+    async fn write(&self, kind: Kind, record: &Record) -> session_store::Result<Written> {
+        // The same encoding the crate's store reads back: the whole record in MessagePack.
+        let data = rmp_serde::to_vec(record).map_err(SqlxStoreError::Encode)?;
+        let id = record.id.to_string();
+        let writer = match &self.backend {
+            Backend::Sqlite { writer, .. } => writer,
+            Backend::Postgres { pool, .. } => {
+                return write_postgres(pool, kind, id, data, record.expiry_date)
+                    .await
+                    .map_err(|err| SqlxStoreError::Sqlx(err).into());
+            }
+        };
+        let stopped = || session_store::Error::Backend("the session writer has stopped".into());
+        let (done, committed) = oneshot::channel();
+        let write = Write {
+            kind,
+            id,
+            data,
+            expiry_date: record.expiry_date,
+            done,
+        };
+        writer.send(write).await.map_err(|_| stopped())?;
+        committed
+            .await
+            .map_err(|_| stopped())?
+            .map_err(session_store::Error::Backend)
+    }
+}
+
+/// PostgreSQL takes each write as it comes: its connections write in parallel, and it
+/// groups the commits that arrive together in its log by itself.
+async fn write_postgres(
+    pool: &PgPool,
+    kind: Kind,
+    id: String,
+    data: Vec<u8>,
+    expiry_date: OffsetDateTime,
+) -> Result<Written, sqlx::Error> {
+    match kind {
+        Kind::New => {
+            let inserted = sqlx::query(
+                "INSERT INTO tower_sessions.session (id, data, expiry_date) \
+                 VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(data)
+            .bind(expiry_date)
+            .execute(pool)
+            .await?;
+            match inserted.rows_affected() {
+                1 => Ok(Written::Committed),
+                _ => Ok(Written::IdTaken),
+            }
+        }
+        Kind::Changed => {
+            sqlx::query(
+                "UPDATE tower_sessions.session SET data = $1, expiry_date = $2 \
+                 WHERE id = $3 AND expiry_date > $4",
+            )
+            .bind(data)
+            .bind(expiry_date)
+            .bind(id)
+            .bind(OffsetDateTime::now_utc())
+            .execute(pool)
+            .await?;
+            Ok(Written::Committed)
+        }
+    }
+}
+
+/// The writer: takes every session write waiting in `queue`, commits them together, then
+/// answers them all. It runs until the last [`Store`] is dropped.
+///
+/// This is "group commit", a trick databases use themselves. Each statement sent to
+/// SQLite costs a trip to the connection's own thread and back, and that trip, not
+/// SQLite's work, is most of the price of a small write. When many visitors save at the
+/// same moment, one statement carrying all their rows costs little more than one
+/// carrying a single row. Nobody waits for a batch to fill: a lone write goes out at
+/// once, and the writes that arrive while it is being committed form the next batch.
+/// One connection does all the writing, so SQLite never makes it wait for another.
+async fn write_in_batches(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Write>) {
+    let mut batch = Vec::with_capacity(BATCH_SIZE);
+    while queue.recv_many(&mut batch, BATCH_SIZE).await > 0 {
+        let (new, changed) = batch.drain(..).partition(|write| write.kind == Kind::New);
+        insert_new(&mut conn, new).await;
+        save_changed(&mut conn, changed).await;
+    }
+}
+
+/// Inserts brand-new sessions in one statement. A row whose id is taken is left alone
+/// (`DO NOTHING`) and is missing from the ids the statement returns.
+async fn insert_new(conn: &mut SqliteConnection, writes: Vec<Write>) {
+    if writes.is_empty() {
+        return;
+    }
+    // Two new sessions with one id in a single batch: the second one's id is taken.
+    let mut ids = HashSet::new();
+    let (first, repeated): (Vec<_>, Vec<_>) = writes
+        .into_iter()
+        .partition(|write| ids.insert(write.id.clone()));
+    for write in repeated {
+        let _ = write.done.send(Ok(Written::IdTaken));
+    }
+
+    let mut insert = QueryBuilder::new("INSERT INTO tower_sessions (id, data, expiry_date) ");
+    push_rows(&mut insert, &first);
+    insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+    let inserted: Result<HashSet<String>, _> = insert
+        .build_query_scalar()
+        .fetch_all(&mut *conn)
+        .await
+        .map(HashSet::from_iter);
+    drop(insert);
+
+    for write in first {
+        let result = match &inserted {
+            Ok(ids) if ids.contains(&write.id) => Ok(Written::Committed),
+            Ok(_) => Ok(Written::IdTaken),
+            Err(err) => Err(err.to_string()),
+        };
+        // A visitor who has gone away meanwhile is no longer waiting for the answer.
+        let _ = write.done.send(result);
+    }
+}
+
+/// Writes changed sessions back in one statement, as an `UPDATE` of the rows that are
+/// still there and live: a session deleted or expired meanwhile stays gone (see
+/// [`Store`]).
+async fn save_changed(conn: &mut SqliteConnection, writes: Vec<Write>) {
+    if writes.is_empty() {
+        return;
+    }
+    // One session changed twice in a batch (two tabs, say): the later write is its
+    // newest state and the only one worth writing.
+    let mut ids = HashSet::new();
+    let newest: Vec<&Write> = writes
+        .iter()
+        .rev()
+        .filter(|write| ids.insert(write.id.as_str()))
+        .collect();
+    // SQLite names the columns of a `VALUES` list column1, column2, column3.
+    let mut update = QueryBuilder::new(
+        "UPDATE tower_sessions \
+         SET data = changed.column2, expiry_date = changed.column3 FROM (",
+    );
+    push_rows(&mut update, newest);
+    update.push(
+        ") AS changed WHERE tower_sessions.id = changed.column1 \
+         AND tower_sessions.expiry_date > ",
+    );
+    update.push_bind(OffsetDateTime::now_utc());
+    let result = update
+        .build()
+        .execute(&mut *conn)
+        .await
+        .map(|_| Written::Committed)
+        .map_err(|err| err.to_string());
+    drop(update);
+
+    for write in writes {
+        let _ = write.done.send(result.clone());
+    }
+}
+
+/// `VALUES (…), (…), …`: one row of `(id, data, expiry_date)` per write.
+fn push_rows<'a>(
+    query: &mut QueryBuilder<'a, Sqlite>,
+    writes: impl IntoIterator<Item = &'a Write>,
+) {
+    query.push_values(writes, |mut row, write| {
+        row.push_bind(write.id.as_str())
+            .push_bind(write.data.as_slice())
+            .push_bind(write.expiry_date);
+    });
 }
 
 impl Store {

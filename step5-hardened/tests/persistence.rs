@@ -250,6 +250,126 @@ async fn a_store_failure_is_a_500_page_and_the_first_request_after_repair_succee
     assert_eq!(repaired.status, 200, "{}", repaired.body);
 }
 
+#[tokio::test]
+async fn a_visit_that_could_not_be_saved_is_not_counted_afterwards() {
+    let (app, url) = app_and_database(settings()).await;
+    let mut browser = Browser::new(&app);
+    browser.get("/").await;
+    browser.get("/").await;
+    let admin = SqlitePool::connect(&url)
+        .await
+        .expect("the test can open the database");
+
+    sqlx::query("ALTER TABLE tower_sessions RENAME TO tower_sessions_away")
+        .execute(&admin)
+        .await
+        .expect("rename the table");
+    let failed = browser.get("/").await;
+    sqlx::query("ALTER TABLE tower_sessions_away RENAME TO tower_sessions")
+        .execute(&admin)
+        .await
+        .expect("rename it back");
+    let next = browser.get("/").await;
+
+    assert_eq!(failed.status, 500, "{}", failed.body);
+    // The third visit was refused: the next visit is the third one the database knows of.
+    assert!(next.body.contains("Number of visits: 3"), "{}", next.body);
+}
+
+// On this single-threaded runtime the writer runs only once the test waits, so the
+// writes started together by `join!` all reach it in one batch.
+#[tokio::test]
+async fn new_sessions_that_draw_the_same_id_each_get_a_row_of_their_own() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let url = database_url(&dir);
+    let store = store::open(&url).await.expect("the store opens");
+    let record = |id: i128, views: i32| Record {
+        id: Id(id),
+        data: [("views".to_string(), views.into())].into(),
+        expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
+    };
+
+    // One at a time: the id is taken by the time the second session is stored.
+    let mut first = record(7, 1);
+    let mut second = record(7, 2);
+    store.create(&mut first).await.expect("stored");
+    store.create(&mut second).await.expect("stored");
+    // At the same moment: both reach the database in one statement.
+    let (mut third, mut fourth) = (record(8, 3), record(8, 4));
+    let (stored_third, stored_fourth) =
+        tokio::join!(store.create(&mut third), store.create(&mut fourth));
+    stored_third.expect("stored");
+    stored_fourth.expect("stored");
+
+    let ids: std::collections::HashSet<Id> = [first.id, second.id, third.id, fourth.id].into();
+    assert_eq!(ids.len(), 4, "every session has an id of its own");
+    assert_eq!(session_rows(&url).await, 4);
+    // Read back through a second store, whose cache is empty: each row holds its own data.
+    let reopened = store::open(&url).await.expect("the store opens again");
+    for (session, views) in [(&first, 1), (&second, 2), (&third, 3), (&fourth, 4)] {
+        let loaded = reopened.load(&session.id).await.expect("loads");
+        assert_eq!(loaded.map(|r| r.data["views"].clone()), Some(views.into()));
+    }
+}
+
+// Single-threaded, as above: the three saves reach the writer in one batch.
+#[tokio::test]
+async fn of_simultaneous_saves_of_one_session_the_last_is_kept() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let url = database_url(&dir);
+    let store = store::open(&url).await.expect("the store opens");
+    let mut record = Record {
+        id: Id::default(),
+        data: [("views".to_string(), 1.into())].into(),
+        expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
+    };
+    store.create(&mut record).await.expect("stored");
+
+    let with_views = |views: i32| {
+        let mut changed = record.clone();
+        changed.data.insert("views".to_string(), views.into());
+        changed
+    };
+    let (two, three, four) = (with_views(2), with_views(3), with_views(4));
+    let saved = tokio::join!(store.save(&two), store.save(&three), store.save(&four));
+    for result in [saved.0, saved.1, saved.2] {
+        result.expect("saved");
+    }
+
+    let reopened = store::open(&url).await.expect("the store opens again");
+    let loaded = reopened.load(&record.id).await.expect("loads");
+    assert_eq!(loaded.map(|r| r.data["views"].clone()), Some(4.into()));
+    assert_eq!(session_rows(&url).await, 1);
+}
+
+// Single-threaded, as above: both saves reach the writer in one batch.
+#[tokio::test]
+async fn a_batch_of_saves_never_brings_back_a_deleted_session() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let url = database_url(&dir);
+    let store = store::open(&url).await.expect("the store opens");
+    let new_record = || Record {
+        id: Id::default(),
+        data: [("views".to_string(), 1.into())].into(),
+        expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
+    };
+    let (mut live, mut logged_out) = (new_record(), new_record());
+    store.create(&mut live).await.expect("stored");
+    store.create(&mut logged_out).await.expect("stored");
+    store.delete(&logged_out.id).await.expect("deleted");
+
+    live.data.insert("views".to_string(), 2.into());
+    logged_out.data.insert("views".to_string(), 2.into());
+    let (saved_live, saved_logged_out) = tokio::join!(store.save(&live), store.save(&logged_out));
+    saved_live.expect("saved");
+    saved_logged_out.expect("a save of a gone session is not an error");
+
+    let loaded = store.load(&live.id).await.expect("loads");
+    assert_eq!(loaded.map(|r| r.data["views"].clone()), Some(2.into()));
+    assert_eq!(store.load(&logged_out.id).await.expect("loads"), None);
+    assert_eq!(session_rows(&url).await, 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_simultaneous_logins_all_succeed() {
     // Fifty logins to one account at the same instant look like an attack to the
