@@ -124,12 +124,6 @@ async fn open_sqlite(database_url: &str) -> Result<Backend, sqlx::Error> {
         // moments could lose the last commits; FULL would guard against that too, at
         // the price of an fsync, and so a disk round trip, on every request.
         .synchronous(SqliteSynchronous::Normal)
-        // A checkpoint copies the WAL's pages back into the database file and syncs both
-        // to disk. SQLite's default is one per 1 000 pages (4 MiB) of WAL, which a stream
-        // of new sessions fills several times a second; every 10 000 pages (a WAL file of
-        // about 40 MiB) means a tenth of the syncs, and a page changed many times in
-        // between is copied back once. A killed server loses nothing either way.
-        .pragma("wal_autocheckpoint", "10000")
         .busy_timeout(BUSY_TIMEOUT);
     let pool = SqlitePoolOptions::new()
         .max_connections(POOL_SIZE)
