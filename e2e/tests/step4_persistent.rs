@@ -12,7 +12,6 @@ async fn a_logged_in_browser_is_still_logged_in_after_a_server_restart() {
     let open = || async {
         store::open(&database)
             .await
-            .map(store::cached)
             .expect("the session database opens")
     };
     let server = serve(step4_persistent::app(open().await)).await;
