@@ -38,6 +38,15 @@ async fn session_rows(url: &str) -> i64 {
     rows
 }
 
+/// Renames a table behind the running app's back: taking `tower_sessions` away makes every
+/// store operation fail, as a broken database would; renaming it back repairs it.
+async fn rename_table(admin: &SqlitePool, from: &str, to: &str) {
+    sqlx::query(&format!("ALTER TABLE {from} RENAME TO {to}"))
+        .execute(admin)
+        .await
+        .expect("rename the table");
+}
+
 #[test]
 fn a_login_survives_a_graceful_restart() {
     let dir = tempfile::tempdir().expect("a temporary folder");
@@ -226,16 +235,10 @@ async fn a_store_failure_is_a_500_page_and_the_first_request_after_repair_succee
         .expect("the test can open the database");
 
     // Break the store under the running app: its table disappears.
-    sqlx::query("ALTER TABLE tower_sessions RENAME TO tower_sessions_away")
-        .execute(&admin)
-        .await
-        .expect("rename the table");
+    rename_table(&admin, "tower_sessions", "tower_sessions_away").await;
     let read_failure = logged_in.get("/dashboard").await;
     let save_failure = Browser::new(&app).get("/").await;
-    sqlx::query("ALTER TABLE tower_sessions_away RENAME TO tower_sessions")
-        .execute(&admin)
-        .await
-        .expect("rename it back");
+    rename_table(&admin, "tower_sessions_away", "tower_sessions").await;
     let repaired = logged_in.get("/dashboard").await;
 
     assert_eq!(read_failure.status, 500);
@@ -268,15 +271,9 @@ async fn a_visit_that_could_not_be_saved_is_not_counted_afterwards() {
         .await
         .expect("the test can open the database");
 
-    sqlx::query("ALTER TABLE tower_sessions RENAME TO tower_sessions_away")
-        .execute(&admin)
-        .await
-        .expect("rename the table");
+    rename_table(&admin, "tower_sessions", "tower_sessions_away").await;
     let failed = browser.get("/").await;
-    sqlx::query("ALTER TABLE tower_sessions_away RENAME TO tower_sessions")
-        .execute(&admin)
-        .await
-        .expect("rename it back");
+    rename_table(&admin, "tower_sessions_away", "tower_sessions").await;
     let next = browser.get("/").await;
 
     assert_eq!(failed.status, 500, "{}", failed.body);
