@@ -227,7 +227,7 @@ async fn a_store_failure_is_a_500_page_and_the_first_request_after_repair_succee
     let mut logged_in = Browser::new(&app);
     logged_in.post_form("/login", GOOD_FORM).await;
     // A restarted server: its memory cache is empty, so reading the session goes to
-    // SQLite. (The server that saw the login would answer from its cache.)
+    // SQLite. (A server that had already read the session would answer from its cache.)
     let restarted = step4_persistent::app(store::open(&url).await.expect("the store opens"));
     logged_in.switch_to(&restarted);
     let admin = SqlitePool::connect(&url)

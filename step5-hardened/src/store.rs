@@ -393,7 +393,6 @@ async fn insert_new(conn: &mut SqliteConnection, writes: Vec<Write>) {
         .fetch_all(&mut *conn)
         .await
         .map(HashSet::from_iter);
-    drop(insert);
 
     for write in first {
         let result = match &inserted {
@@ -438,7 +437,6 @@ async fn save_changed(conn: &mut SqliteConnection, writes: Vec<Write>) {
         .await
         .map(|_| Written::Committed)
         .map_err(|err| err.to_string());
-    drop(update);
 
     for write in writes {
         let _ = write.done.send(result.clone());
