@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use axum::Router;
@@ -20,6 +20,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 
 // ---- knobs -------------------------------------------------------------------------
@@ -188,6 +189,73 @@ impl Drop for Served {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+// ---- two tabs of one browser ----------------------------------------------------------
+
+/// A fresh step on its own database file, served over TCP. The folder must outlive it.
+pub async fn fresh(step: Step) -> (Served, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let app = step.app(&sqlite_url(&dir.path().join("sessions.db"))).await;
+    (serve(app).await, dir)
+}
+
+/// A second tab: a new client holding the same cookies (and page) as `tab`.
+pub fn tab_of(addr: SocketAddr, tab: &Client) -> Client {
+    let mut other = Client::new(addr);
+    other.set_cookie_header(&tab.cookie_header());
+    other
+}
+
+/// Logs out from one tab while `others` tabs keep loading pages, `rounds` times, and
+/// returns in how many rounds the old cookie was still logged in afterwards.
+pub async fn race_logout_against_requests(step: Step, rounds: usize, others: usize) -> usize {
+    let (served, _dir) = fresh(step).await;
+    let mut resurrected = 0;
+    for _ in 0..rounds {
+        let mut leaving = Client::new(served.addr);
+        assert_eq!(leaving.log_in().await.expect("login").status, 200);
+        // The dashboard holds the logout form (and, in step 5, its token).
+        assert_eq!(
+            leaving.get("/dashboard").await.expect("dashboard").status,
+            200
+        );
+        let start = Arc::new(Barrier::new(others + 1));
+
+        let mut tasks = Vec::new();
+        for n in 0..others {
+            let mut tab = tab_of(served.addr, &leaving);
+            let start = Arc::clone(&start);
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                let path = if n % 2 == 0 { "/" } else { "/dashboard" };
+                let reply = tab.get(path).await.expect("the server answers");
+                // Whatever cookie the tab holds now (the old one, or a fresh
+                // anonymous session) must not be logged in.
+                (reply.status, tab)
+            }));
+        }
+        start.wait().await;
+        let logout = leaving
+            .post_form("/logout", "")
+            .await
+            .expect("logout answers");
+        assert_eq!(logout.status, 200, "{step:?}: {}", logout.body);
+
+        let mut holders = Vec::new();
+        for task in tasks {
+            let (status, tab) = task.await.expect("a tab does not panic");
+            assert!(status.as_u16() < 500, "{step:?}: a tab got {status}");
+            holders.push(tab);
+        }
+        let mut still_in = false;
+        for mut holder in holders {
+            let dashboard = holder.get("/dashboard").await.expect("dashboard answers");
+            still_in |= dashboard.status == 200;
+        }
+        resurrected += usize::from(still_in);
+    }
+    resurrected
 }
 
 // ---- a browser-like client ----------------------------------------------------------

@@ -7,25 +7,10 @@
 //! tests pin it down honestly instead of pretending it cannot happen. Where it would
 //! matter for security (logout, login throttling, CSRF) they check that step 5 is safe.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use reliability::{Client, Step, serve, sqlite_url};
+use reliability::{Client, Step, fresh, race_logout_against_requests, tab_of};
 use tokio::sync::Barrier;
-
-/// A fresh step on its own database file, served over TCP. The folder must outlive it.
-async fn fresh(step: Step) -> (reliability::Served, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let app = step.app(&sqlite_url(&dir.path().join("sessions.db"))).await;
-    (serve(app).await, dir)
-}
-
-/// A second tab: a new client holding the same cookies (and page) as `tab`.
-fn tab_of(addr: SocketAddr, tab: &Client) -> Client {
-    let mut other = Client::new(addr);
-    other.set_cookie_header(&tab.cookie_header());
-    other
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tabs_reloading_at_once_may_lose_visits_but_never_fail() {
@@ -68,73 +53,12 @@ async fn two_tabs_reloading_at_once_may_lose_visits_but_never_fail() {
     }
 }
 
-/// Logs out from one tab while `others` tabs keep loading pages, `rounds` times, and
-/// returns in how many rounds the old cookie was still logged in afterwards.
-async fn race_logout_against_requests(step: Step, rounds: usize, others: usize) -> usize {
-    let (served, _dir) = fresh(step).await;
-    let mut resurrected = 0;
-    for _ in 0..rounds {
-        let mut leaving = Client::new(served.addr);
-        assert_eq!(leaving.log_in().await.expect("login").status, 200);
-        // The dashboard holds the logout form (and, in step 5, its token).
-        assert_eq!(
-            leaving.get("/dashboard").await.expect("dashboard").status,
-            200
-        );
-        let start = Arc::new(Barrier::new(others + 1));
-
-        let mut tasks = Vec::new();
-        for n in 0..others {
-            let mut tab = tab_of(served.addr, &leaving);
-            let start = Arc::clone(&start);
-            tasks.push(tokio::spawn(async move {
-                start.wait().await;
-                let path = if n % 2 == 0 { "/" } else { "/dashboard" };
-                let reply = tab.get(path).await.expect("the server answers");
-                // Whatever cookie the tab holds now (the old one, or a fresh
-                // anonymous session) must not be logged in.
-                (reply.status, tab)
-            }));
-        }
-        start.wait().await;
-        let logout = leaving
-            .post_form("/logout", "")
-            .await
-            .expect("logout answers");
-        assert_eq!(logout.status, 200, "{step:?}: {}", logout.body);
-
-        let mut holders = Vec::new();
-        for task in tasks {
-            let (status, tab) = task.await.expect("a tab does not panic");
-            assert!(status.as_u16() < 500, "{step:?}: a tab got {status}");
-            holders.push(tab);
-        }
-        let mut still_in = false;
-        for mut holder in holders {
-            let dashboard = holder.get("/dashboard").await.expect("dashboard answers");
-            still_in |= dashboard.status == 200;
-        }
-        resurrected += usize::from(still_in);
-    }
-    resurrected
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_step_5_a_logout_racing_other_tabs_never_brings_the_session_back() {
     let rounds = 20;
     let resurrected = race_logout_against_requests(Step::Five, rounds, 6).await;
     println!("step5-hardened: {resurrected} of {rounds} logouts undone by a racing tab");
     assert_eq!(resurrected, 0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_step_4_a_logout_racing_other_tabs_can_be_undone_as_the_lesson_says() {
-    // Step 4 saves with "insert or update", so a request that loaded the session before
-    // the logout writes it back after. Step 5's store exists to close exactly this; here
-    // it is only counted, since whether the race is hit depends on timing.
-    let rounds = 20;
-    let resurrected = race_logout_against_requests(Step::Four, rounds, 6).await;
-    println!("step4-persistent: {resurrected} of {rounds} logouts undone by a racing tab");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
