@@ -1,0 +1,150 @@
+//! Where the lessons are. Lesson N is the change from folder `step(N-1)-*` to `stepN-*`;
+//! lesson 1 is all of `step1-*` (the starting point); an appendix `appendix/NAME/` is the
+//! lesson `NAME`, a change from the last step.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+/// A step or appendix folder: one crate of the workspace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Folder {
+    /// Relative to the workspace root, with forward slashes: `step3-logout`, `appendix/demo`.
+    pub path: String,
+    /// The package name in its Cargo.toml: `step3-logout`, `appendix-demo`.
+    pub crate_name: String,
+}
+
+/// One lesson: what changed from `previous` (nothing, for lesson 1) to `folder`.
+#[derive(Debug)]
+pub struct Lesson {
+    /// `1`..`5`, or an appendix's folder name.
+    pub name: String,
+    pub previous: Option<Folder>,
+    pub folder: Folder,
+}
+
+/// Every lesson of the workspace at `root`, in course order: 1, 2, ..., the last step, then
+/// the appendices alphabetically.
+pub fn find(root: &Path) -> Result<Vec<Lesson>, String> {
+    let steps = step_folders(root)?;
+    let mut lessons = Vec::new();
+    for (&n, path) in &steps {
+        let previous = if n == 1 {
+            None
+        } else {
+            let Some(previous) = steps.get(&(n - 1)) else {
+                return Err(format!(
+                    "{path} has no previous step: there is no step{}-* folder",
+                    n - 1
+                ));
+            };
+            Some(folder(root, previous)?)
+        };
+        lessons.push(Lesson {
+            name: n.to_string(),
+            previous,
+            folder: folder(root, path)?,
+        });
+    }
+
+    let appendix = root.join("appendix");
+    if appendix.is_dir() {
+        let Some(last) = steps.values().next_back() else {
+            return Err("there are appendices but no stepN-* folder for them to start from".into());
+        };
+        let last = folder(root, last)?;
+        for name in subfolders(&appendix)? {
+            lessons.push(Lesson {
+                folder: folder(root, &format!("appendix/{name}"))?,
+                name,
+                previous: Some(last.clone()),
+            });
+        }
+    }
+    Ok(lessons)
+}
+
+/// The `stepN-*` folders by N.
+fn step_folders(root: &Path) -> Result<BTreeMap<u32, String>, String> {
+    let mut steps = BTreeMap::new();
+    for name in subfolders(root)? {
+        let Some(n) = step_number(&name) else {
+            continue;
+        };
+        if let Some(other) = steps.insert(n, name.clone()) {
+            return Err(format!("two folders are step {n}: {other} and {name}"));
+        }
+    }
+    Ok(steps)
+}
+
+/// `step3-logout` -> 3; anything else (`e2e`, `steps-x`) is not a step.
+fn step_number(folder_name: &str) -> Option<u32> {
+    let (number, _) = folder_name.strip_prefix("step")?.split_once('-')?;
+    number.parse().ok()
+}
+
+/// The names of the folders in `dir`, sorted.
+fn subfolders(dir: &Path) -> Result<Vec<String>, String> {
+    let entries = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+        if entry.path().is_dir() {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn folder(root: &Path, path: &str) -> Result<Folder, String> {
+    let manifest = root.join(path).join("Cargo.toml");
+    let text = fs::read_to_string(&manifest).map_err(|e| format!("{path}/Cargo.toml: {e}"))?;
+    let crate_name = package_name(&text)
+        .ok_or_else(|| format!("{path}/Cargo.toml has no `name = \"...\"` under [package]"))?;
+    Ok(Folder {
+        path: path.to_string(),
+        crate_name,
+    })
+}
+
+/// The `name = "..."` line of a Cargo.toml's [package] table.
+fn package_name(cargo_toml: &str) -> Option<String> {
+    let mut in_package = false;
+    for line in cargo_toml.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if in_package {
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            if key.trim() == "name" {
+                return Some(value.trim().trim_matches('"').to_string());
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_folders_are_named_step_a_number_and_a_dash() {
+        assert_eq!(step_number("step3-logout"), Some(3));
+        assert_eq!(step_number("step12-x"), Some(12));
+        assert_eq!(step_number("step3"), None);
+        assert_eq!(step_number("stepx-logout"), None);
+        assert_eq!(step_number("e2e"), None);
+    }
+
+    #[test]
+    fn the_crate_name_is_the_package_name_not_another_name() {
+        let toml = "[workspace]\nname = \"no\"\n\n[package]\nversion = \"0.1.0\"\nname = \"appendix-demo\"\n\n[dependencies]\nname = \"no\"\n";
+        assert_eq!(package_name(toml).as_deref(), Some("appendix-demo"));
+        assert_eq!(package_name("[dependencies]\nname = \"x\"\n"), None);
+    }
+}

@@ -1,0 +1,205 @@
+//! The course's tools, in Rust so they run wherever the Rust toolchain does (macOS, Windows,
+//! Linux) with nothing else installed. `.cargo/config.toml` makes `cargo xtask` an alias for
+//! `cargo run --package xtask --`:
+//!
+//! ```text
+//! cargo xtask lesson-diff 3           # lesson 3: step2-login -> step3-logout, as a diff
+//! cargo xtask lesson-diff --stat 3    # the files it changes, with their line counts
+//! cargo xtask lesson-diff --files 3   # only the paths of the files it changes
+//! cargo xtask lessons                 # the lessons, one per line, in course order
+//! ```
+
+mod diff;
+mod lessons;
+
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use similar::TextDiff;
+
+use diff::{Content, FileChange};
+use lessons::Lesson;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  lesson-diff [--stat|--files] LESSON
+      One lesson: the diff from the previous folder to the lesson's, without the READMEs,
+      databases and build output, and with the crate's new name in the old files too.
+      LESSON is a step's number N (step N-1 -> step N; 1 is all of step 1, the starting
+      point) or an appendix's NAME (the last step -> appendix/NAME).
+      --stat: each file's counts of added and removed lines, then the totals.
+      --files: only the paths of the files the lesson changes.
+  lessons [--folders]
+      The lessons, one per line, in course order: the steps from 2, then the appendices.
+      --folders: each line also gives the previous folder and the lesson's folder.
+";
+
+/// Why the command failed, and its exit code: 2 when it was used wrongly.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure {
+            code: 1,
+            message: format!("error: {message}"),
+        }
+    }
+}
+
+fn usage_error(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 2,
+        message: message.into(),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = match run(&args) {
+        Ok(output) => output,
+        Err(failure) => {
+            eprintln!("{}", failure.message);
+            return ExitCode::from(failure.code);
+        }
+    };
+    let mut stdout = io::stdout().lock();
+    match stdout
+        .write_all(output.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        // `cargo xtask lesson-diff 5 | head`: the reader has seen enough.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing the output: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one command and returns what it prints.
+fn run(args: &[&str]) -> Result<String, Failure> {
+    match args {
+        [] | ["-h" | "--help" | "help"] => Ok(USAGE.to_string()),
+        ["lessons"] => Ok(lesson_list(&find_lessons()?, false)),
+        ["lessons", "--folders"] => Ok(lesson_list(&find_lessons()?, true)),
+        ["lesson-diff", rest @ ..] => {
+            let (mode, name) = match rest {
+                [name] => (Mode::Diff, name),
+                ["--stat", name] => (Mode::Stat, name),
+                ["--files", name] => (Mode::Files, name),
+                _ => return Err(usage_error(USAGE)),
+            };
+            let lessons = find_lessons()?;
+            let Some(lesson) = lessons.iter().find(|lesson| lesson.name == *name) else {
+                let names: Vec<&str> = lessons.iter().map(|l| l.name.as_str()).collect();
+                return Err(usage_error(format!(
+                    "error: there is no lesson `{name}`; the lessons are: {}",
+                    names.join(", ")
+                )));
+            };
+            let changes = diff::changes(&root(), lesson)?;
+            Ok(match mode {
+                Mode::Diff => unified_diff(lesson, &changes),
+                Mode::Stat => stat(&changes),
+                Mode::Files => changes.iter().map(|c| format!("{}\n", c.path)).collect(),
+            })
+        }
+        _ => Err(usage_error(USAGE)),
+    }
+}
+
+enum Mode {
+    Diff,
+    Stat,
+    Files,
+}
+
+/// The workspace root: this crate's parent folder, wherever `cargo xtask` is run from.
+fn root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+fn find_lessons() -> Result<Vec<Lesson>, Failure> {
+    Ok(lessons::find(&root())?)
+}
+
+/// `2`, `3`, ... one per line; with `folders`, `2 step1-basic step2-login`.
+fn lesson_list(lessons: &[Lesson], folders: bool) -> String {
+    let mut out = String::new();
+    for lesson in lessons {
+        let Some(previous) = &lesson.previous else {
+            continue;
+        };
+        if folders {
+            out.push_str(&format!(
+                "{} {} {}\n",
+                lesson.name, previous.path, lesson.folder.path
+            ));
+        } else {
+            out.push_str(&format!("{}\n", lesson.name));
+        }
+    }
+    out
+}
+
+/// The lesson as a unified diff with 3 lines of context, headed like `diff -ruN`'s
+/// (`--- step2-login/src/lib.rs`, `+++ step3-logout/src/lib.rs`) without the dates.
+fn unified_diff(lesson: &Lesson, changes: &[FileChange]) -> String {
+    let mut out = String::new();
+    for change in changes {
+        let old = match &lesson.previous {
+            Some(previous) => format!("{}/{}", previous.path, change.path),
+            None => "/dev/null".to_string(),
+        };
+        let new = format!("{}/{}", lesson.folder.path, change.path);
+        match &change.content {
+            Content::Text {
+                old: before,
+                new: after,
+            } => {
+                let diff = TextDiff::from_lines(before, after);
+                let mut hunks = diff.unified_diff();
+                hunks.context_radius(3).header(&old, &new);
+                out.push_str(&hunks.to_string());
+            }
+            Content::Binary => {
+                out.push_str(&format!("Binary files {old} and {new} differ\n"));
+            }
+        }
+    }
+    out
+}
+
+/// One line per file, `path +added -removed`, then the totals.
+fn stat(changes: &[FileChange]) -> String {
+    let mut out = String::new();
+    let (mut total_removed, mut total_added) = (0, 0);
+    for change in changes {
+        match &change.content {
+            Content::Text { old, new } => {
+                let (removed, added) = diff::count_changes(old, new);
+                total_removed += removed;
+                total_added += added;
+                out.push_str(&format!("{:<32} +{added} -{removed}\n", change.path));
+            }
+            Content::Binary => {
+                out.push_str(&format!("{:<32} (binary)\n", change.path));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "{} files, +{total_added} -{total_removed}, {} changed lines\n",
+        changes.len(),
+        total_added + total_removed
+    ));
+    out
+}
