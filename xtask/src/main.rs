@@ -7,6 +7,7 @@
 //! cargo xtask lesson-diff --stat 3    # the files it changes, with their line counts
 //! cargo xtask lesson-diff --files 3   # only the paths of the files it changes
 //! cargo xtask lessons                 # the lessons, one per line, in course order
+//! cargo xtask prepare                 # before class: build every lesson and its tests once
 //! ```
 
 mod diff;
@@ -35,6 +36,9 @@ commands:
   lessons [--folders]
       The lessons, one per line, in course order: the steps from 2, then the appendices.
       --folders: each line also gives the previous folder and the lesson's folder.
+  prepare
+      Builds every step and appendix, and their tests, once: run it before class, and
+      every `cargo run -p <step>` and `cargo test -p <step>` after it compiles nothing.
 ";
 
 /// Why the command failed, and its exit code: 2 when it was used wrongly.
@@ -90,6 +94,7 @@ fn run(args: &[&str]) -> Result<String, Failure> {
         [] | ["-h" | "--help" | "help"] => Ok(USAGE.to_string()),
         ["lessons"] => Ok(lesson_list(&find_lessons()?, false)),
         ["lessons", "--folders"] => Ok(lesson_list(&find_lessons()?, true)),
+        ["prepare"] => prepare(&find_lessons()?).map(|()| String::new()),
         ["lesson-diff", rest @ ..] => {
             let (mode, name) = match rest {
                 [name] => (Mode::Diff, name),
@@ -130,6 +135,47 @@ fn root() -> PathBuf {
 
 fn find_lessons() -> Result<Vec<Lesson>, Failure> {
     Ok(lessons::find(&root())?)
+}
+
+/// Builds each lesson's crate the two ways a class uses it: `cargo build -p <crate>` (what
+/// `cargo run -p` needs) and `cargo test -p <crate> --no-run` (what `cargo test -p` needs).
+///
+/// Why not one `cargo build --workspace --all-targets`: Cargo picks the features of shared
+/// dependencies (tokio, tower-sessions, sqlx, ...) for the packages named in *one* command
+/// together. Each step asks for different ones (step 1 has no SQLite, step 5 signs its
+/// cookies), so a workspace build makes one set of them and `cargo run -p step1-basic`
+/// would then build its own set again, in class. Built one step at a time, every step's set
+/// is in `target/` ready. The later builds reuse what the earlier ones made, so this costs
+/// little more than one workspace build.
+fn prepare(lessons: &[Lesson]) -> Result<(), Failure> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let crates: Vec<&str> = lessons
+        .iter()
+        .map(|lesson| lesson.folder.crate_name.as_str())
+        .collect();
+    for (n, crate_name) in crates.iter().enumerate() {
+        for args in [
+            vec!["build", "-p", crate_name],
+            vec!["test", "-p", crate_name, "--no-run"],
+        ] {
+            eprintln!(
+                "prepare: [{}/{}] cargo {}",
+                n + 1,
+                crates.len(),
+                args.join(" ")
+            );
+            let status = std::process::Command::new(&cargo)
+                .args(&args)
+                .current_dir(root())
+                .status()
+                .map_err(|err| format!("cannot run cargo: {err}"))?;
+            if !status.success() {
+                return Err(format!("`cargo {}` failed ({status})", args.join(" ")).into());
+            }
+        }
+    }
+    eprintln!("prepare: done; `cargo run -p <step>` and `cargo test -p <step>` are ready");
+    Ok(())
 }
 
 /// `2`, `3`, ... one per line; with `folders`, `2 step1-basic step2-login`.
