@@ -119,8 +119,7 @@ async fn main() -> ExitCode {
     }
 
     // `with_connect_info` hands each request the client's address, which the login
-    // throttle counts failures by. There is no memory cache in front of the store:
-    // store.rs says why.
+    // throttle counts failures by.
     let app = step5_hardened::app(store, settings);
     let served = axum::serve(
         listener,

@@ -154,11 +154,6 @@ impl Browser {
         }
     }
 
-    /// Points this browser, cookies and all, at another app: the server restarted.
-    pub fn switch_to(&mut self, app: &Router) {
-        self.app = app.clone();
-    }
-
     pub async fn get(&mut self, path: &str) -> Page {
         let request = Request::get(path)
             .body(Body::empty())
