@@ -175,7 +175,6 @@ fn parse_secret(value: &str) -> Result<Key, String> {
         .map_err(|_| format!("SESSION_SECRET is not a usable key ({HOW})"))
 }
 
-/// Reads a positive number of seconds.
 /// Reads a number of seconds from 1 up to a year. The upper bound keeps the expiry
 /// arithmetic far from overflow; a session meant to last longer than a year is a mistake.
 fn seconds(value: Option<String>, name: &str) -> Result<Option<Duration>, String> {
