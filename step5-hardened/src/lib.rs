@@ -73,6 +73,7 @@ impl Settings {
             timeouts: Timeouts {
                 idle: Config::DEFAULT_IDLE_TIMEOUT,
                 absolute: Config::DEFAULT_ABSOLUTE_TIMEOUT,
+                touch_after: Config::DEFAULT_TOUCH_AFTER,
             },
             admin_password_hash: DEMO_PASSWORD_HASH.to_string(),
             throttle: throttle::Limits::default(),
@@ -103,7 +104,7 @@ pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
         .with_same_site(SameSite::Lax)
         .with_path("/")
         // The cookie's `Max-Age` and the row's expiry start at the idle timeout; the
-        // timeouts middleware moves both on every request.
+        // timeouts middleware moves both as the visitor keeps coming back.
         .with_expiry(Expiry::OnInactivity(to_time(settings.timeouts.idle)))
         // `secret`: the cookie carries an HMAC of the id, made with a key only the server
         // has. A made-up or altered id is dropped before the store is even asked.

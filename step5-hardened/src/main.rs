@@ -14,8 +14,8 @@
 //! Settings, all optional (the README explains each): `PORT`, `DATABASE_URL` (default
 //! `step5-hardened/sessions.db`), `SESSION_SECRET` (base64, at least 64 random bytes:
 //! `openssl rand -base64 64`), `SESSION_IDLE_TIMEOUT_SECS` (default 1800),
-//! `SESSION_ABSOLUTE_TIMEOUT_SECS` (default 28800), `ADMIN_PASSWORD_HASH` (an argon2id
-//! PHC string), `RUST_LOG`.
+//! `SESSION_ABSOLUTE_TIMEOUT_SECS` (default 28800), `SESSION_TOUCH_AFTER_SECS` (default
+//! 60), `ADMIN_PASSWORD_HASH` (an argon2id PHC string), `RUST_LOG`.
 //!
 //! This file only reads the configuration, opens the database and the port and serves; the application
 //! itself (the seed's `app.js`) is built by [`step5_hardened::app`] in `lib.rs`, so tests
@@ -90,6 +90,7 @@ async fn main() -> ExitCode {
         timeouts: Timeouts {
             idle: config.idle_timeout,
             absolute: config.absolute_timeout,
+            touch_after: config.touch_after,
         },
         admin_password_hash,
         throttle: throttle::Limits::default(),
@@ -119,8 +120,7 @@ async fn main() -> ExitCode {
     }
 
     // `with_connect_info` hands each request the client's address, which the login
-    // throttle counts failures by. There is no memory cache in front of the store:
-    // store.rs says why.
+    // throttle counts failures by.
     let app = step5_hardened::app(store, settings);
     let served = axum::serve(
         listener,

@@ -1,58 +1,35 @@
-//! The session store: a database, so sessions outlive the server process.
+//! The session store: a SQLite database, so sessions outlive the server process.
 //!
 //! This is the Rust side of the seed's `store: MongoStore.create({ mongoUrl })`.
-//! tower-sessions-sqlx-store keeps one row per session: `id` (the id the cookie
-//! carries), `data` (the session's key → value map, in MessagePack) and `expiry_date`
-//! (when the row stops counting).
+//! tower-sessions-sqlx-store keeps one row per session in a table `tower_sessions`:
+//! `id` (the id the cookie carries), `data` (the session's key → value map, in
+//! MessagePack) and `expiry_date` (when the row stops counting).
 //!
-//! Two databases, chosen by `DATABASE_URL`: SQLite (a file; the default) for one
-//! server, PostgreSQL (a server) when several instances of the app share their
-//! sessions. [`Store`] wraps either, and closes one hole: a save never brings a deleted
-//! session back. SQLite's writes go through one writer that commits the writes of many
-//! requests together ([`write_in_batches`]); every change is in the database before its
-//! visitor gets an answer.
+//! [`Store`] wraps the crate's store and closes one hole: a save never brings a deleted
+//! session back. Beside the sessions it keeps the key that signs their cookies, when the
+//! environment gives none ([`Store::stored_key`]).
 
-use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot};
 use tower_sessions::cookie::Key;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::{ExpiredDeletion, SessionStore, session_store};
-use tower_sessions_sqlx_store::{PostgresStore, SqliteStore, SqlxStoreError};
+use tower_sessions_sqlx_store::{SqliteStore, SqlxStoreError};
 
 /// How long a request waits for another connection's write to finish before giving up.
 /// SQLite lets one connection write at a time; without a busy timeout the others fail at
 /// once with "database is locked". Five seconds is far longer than any session write.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connections for reading and deleting sessions (writes have one of their own, see
-/// [`write_in_batches`]). Thanks to WAL, readers run in parallel with the writer.
+/// Connections in the pool. Thanks to WAL, readers run in parallel with the one writer;
+/// more connections than cores would only queue up on the write lock.
 const POOL_SIZE: u32 = 4;
-
-/// The most session writes sent to SQLite in one statement. Each row takes three of the
-/// 32 766 parameters a SQLite statement may have; a few hundred rows keep a statement
-/// quick to prepare and run.
-const BATCH_SIZE: usize = 256;
-
-/// Session writes that may wait for the writer. When that many are waiting, further
-/// requests wait their turn instead of piling up in memory.
-const QUEUE_SIZE: usize = 4096;
-
-/// Connections each instance keeps to PostgreSQL, which does write in parallel. Several
-/// instances share the server's connection limit (100 by default), so stay modest.
-const PG_POOL_SIZE: u32 = 10;
-
-/// How long a request waits for a free PostgreSQL connection before it fails with the
-/// "session store failed" page rather than hanging.
-const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The database could not be opened or prepared at start-up.
 #[derive(Debug)]
@@ -66,8 +43,7 @@ impl fmt::Display for OpenError {
         write!(
             f,
             "cannot open the session database {:?}: {}",
-            without_password(&self.url),
-            self.source
+            self.url, self.source
         )
     }
 }
@@ -78,41 +54,17 @@ impl std::error::Error for OpenError {
     }
 }
 
-/// `url` with any password replaced by `***`, for messages and logs.
-pub fn without_password(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
-
-/// Opens the session database named by `database_url` (`sqlite:…` or `postgres://…`),
-/// creating its table if missing, so that a bad URL fails now, at start-up, rather than
-/// at the first login.
+/// Opens (creating if missing) the SQLite database at `database_url`, creates the
+/// session table if missing, and checks that the database can be written to, so that
+/// a bad path fails now, at start-up, rather than at the first login.
 pub async fn open(database_url: &str) -> Result<Store, OpenError> {
     let fail = |source| OpenError {
         url: database_url.to_string(),
         source,
     };
-    let backend = if database_url.starts_with("sqlite:") {
-        open_sqlite(database_url).await.map_err(fail)?
-    } else {
-        open_postgres(database_url).await.map_err(fail)?
-    };
-    let store = Store { backend };
-    store.create_secret_table().await.map_err(fail)?;
-    Ok(store)
-}
 
-/// SQLite: a file, created if missing.
-async fn open_sqlite(database_url: &str) -> Result<Backend, sqlx::Error> {
-    let options = SqliteConnectOptions::from_str(database_url)?
+    let options = SqliteConnectOptions::from_str(database_url)
+        .map_err(fail)?
         .create_if_missing(true)
         // Write-ahead logging: a commit appends to the `-wal` file instead of rewriting
         // the database, and readers never wait for the writer. It is the setting that
@@ -125,6 +77,7 @@ async fn open_sqlite(database_url: &str) -> Result<Backend, sqlx::Error> {
         // the price of an fsync, and so a disk round trip, on every request.
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT);
+
     let pool = SqlitePoolOptions::new()
         .max_connections(POOL_SIZE)
         // By default the pool "pings" a connection before lending it out, to catch a
@@ -132,39 +85,35 @@ async fn open_sqlite(database_url: &str) -> Result<Backend, sqlx::Error> {
         // a round trip to the connection's thread that costs as much as a query.
         .test_before_acquire(false)
         .connect_with(options)
-        .await?;
+        .await
+        .map_err(fail)?;
 
-    let sessions = SqliteStore::new(pool.clone());
-    sessions.migrate().await?;
+    let store = SqliteStore::new(pool.clone());
+    store.migrate().await.map_err(fail)?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS session_secret \
+         (id INTEGER PRIMARY KEY CHECK (id = 1), key BLOB NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .map_err(fail)?;
 
     // SQLite quietly opens a file it may not write to read-only; take the write lock
     // once so that such a database is refused here and not at a user's first login.
-    let mut conn = pool.acquire().await?;
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+    let mut conn = pool.acquire().await.map_err(fail)?;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *conn)
+        .await
+        .map_err(fail)?;
+    sqlx::query("ROLLBACK")
+        .execute(&mut *conn)
+        .await
+        .map_err(fail)?;
 
-    // That connection, which has just shown it can write, becomes the writer's own:
-    // every session write goes through it, while reads use the pool.
-    let (writer, queue) = mpsc::channel(QUEUE_SIZE);
-    tokio::spawn(write_in_batches(conn.detach(), queue));
-    Ok(Backend::Sqlite {
-        sessions,
+    Ok(Store {
+        sessions: store,
         pool,
-        writer,
     })
-}
-
-/// PostgreSQL: a server that several instances of the app can share. Its sessions live
-/// in the table `tower_sessions.session`.
-async fn open_postgres(database_url: &str) -> Result<Backend, sqlx::Error> {
-    let pool = PgPoolOptions::new()
-        .max_connections(PG_POOL_SIZE)
-        .acquire_timeout(PG_ACQUIRE_TIMEOUT)
-        .connect(database_url)
-        .await?;
-    let sessions = PostgresStore::new(pool.clone());
-    sessions.migrate().await?;
-    Ok(Backend::Postgres { sessions, pool })
 }
 
 /// The session store, with a `save` that only updates a session that still exists.
@@ -176,43 +125,15 @@ async fn open_postgres(database_url: &str) -> Result<Backend, sqlx::Error> {
 /// a deleted (or expired) session stays deleted; a brand-new session goes through
 /// `create` instead, which tower-sessions calls for new ids and after `cycle_id`.
 ///
-/// There is no memory cache in front of it: with several instances on one
-/// PostgreSQL, a logout on one instance must end the session on all of them at once,
-/// and another instance's cache would still hold it. Even with one instance, a cache
-/// filled by saves would break the rule above unless it learnt whether the `UPDATE`
-/// found the row: a slow save would put a logged-out session back in memory. Every
-/// request reads the database.
-///
-/// With SQLite, writes go through one writer that commits the writes of many requests
-/// together ([`write_in_batches`]); PostgreSQL takes them one by one.
+/// There is no memory cache in front of it: a cache filled by saves would break that
+/// rule unless it learnt whether the `UPDATE` found the row, since a slow save would put
+/// a logged-out session back in memory. Every request reads the database.
 #[derive(Clone, Debug)]
 pub struct Store {
-    backend: Backend,
-}
-
-/// The database behind a [`Store`]: the crate's store for it, a pool for our own
-/// queries and, for SQLite, the queue to the writer.
-#[derive(Clone, Debug)]
-enum Backend {
-    Sqlite {
-        sessions: SqliteStore,
-        pool: SqlitePool,
-        writer: mpsc::Sender<Write>,
-    },
-    Postgres {
-        sessions: PostgresStore,
-        pool: PgPool,
-    },
-}
-
-impl Store {
-    /// The crate's own store, for the operations it does right already.
-    fn sessions(&self) -> &dyn SessionStore {
-        match &self.backend {
-            Backend::Sqlite { sessions, .. } => sessions,
-            Backend::Postgres { sessions, .. } => sessions,
-        }
-    }
+    /// The crate's store, for what it does right already: load, delete, clean up.
+    sessions: SqliteStore,
+    /// The same database, for the two writes done here and for the cookie key.
+    pool: SqlitePool,
 }
 
 #[async_trait]
@@ -220,249 +141,69 @@ impl SessionStore for Store {
     /// Stores a brand-new session. Should its random id already be taken (128 random
     /// bits, so in theory only) nothing is stored and we try again with a fresh id.
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        while self.write(Kind::New, record).await? == Written::IdTaken {
+        loop {
+            let inserted = sqlx::query(
+                "INSERT INTO tower_sessions (id, data, expiry_date) VALUES (?, ?, ?) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(record.id.to_string())
+            .bind(encode(record)?)
+            .bind(record.expiry_date)
+            .execute(&self.pool)
+            .await
+            .map_err(SqlxStoreError::Sqlx)?;
+            if inserted.rows_affected() == 1 {
+                return Ok(());
+            }
             record.id = Id::default();
         }
+    }
+
+    /// Updates the session's row if it is still there and live; see [`Store`]. A save
+    /// that finds no row is not an error: the session was ended meanwhile, and stays so.
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        sqlx::query(
+            "UPDATE tower_sessions SET data = ?, expiry_date = ? \
+             WHERE id = ? AND expiry_date > ?",
+        )
+        .bind(encode(record)?)
+        .bind(record.expiry_date)
+        .bind(record.id.to_string())
+        .bind(OffsetDateTime::now_utc())
+        .execute(&self.pool)
+        .await
+        .map_err(SqlxStoreError::Sqlx)?;
         Ok(())
     }
 
-    /// Updates the session's row if it is still there and live; see [`Store`].
-    async fn save(&self, record: &Record) -> session_store::Result<()> {
-        self.write(Kind::Changed, record).await.map(drop)
-    }
-
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        self.sessions().load(id).await
+        self.sessions.load(id).await
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.sessions().delete(id).await
+        self.sessions.delete(id).await
     }
 }
 
 #[async_trait]
 impl ExpiredDeletion for Store {
     async fn delete_expired(&self) -> session_store::Result<()> {
-        match &self.backend {
-            Backend::Sqlite { sessions, .. } => sessions.delete_expired().await,
-            Backend::Postgres { sessions, .. } => sessions.delete_expired().await,
-        }
+        self.sessions.delete_expired().await
     }
 }
 
-/// A brand-new session must not replace someone else's row; a changed one replaces its
-/// own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    New,
-    Changed,
-}
-
-/// What became of a write, once the writer has committed it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Written {
-    Committed,
-    /// Only for [`Kind::New`]: another session already has this id; nothing was stored.
-    IdTaken,
-}
-
-/// One session write, waiting for the writer.
-#[derive(Debug)]
-struct Write {
-    kind: Kind,
-    id: String,
-    data: Vec<u8>,
-    expiry_date: OffsetDateTime,
-    /// Where the writer answers once the write is committed, or has failed (with the
-    /// database's error message).
-    done: oneshot::Sender<Result<Written, String>>,
-}
-
-impl Store {
-    /// Writes `record` and waits until it is committed or has failed: no visitor gets an
-    /// answer before their session is safely in the database.
-    async fn write(&self, kind: Kind, record: &Record) -> session_store::Result<Written> {
-        // The same encoding the crate's store reads back: the whole record in MessagePack.
-        let data = rmp_serde::to_vec(record).map_err(SqlxStoreError::Encode)?;
-        let id = record.id.to_string();
-        let writer = match &self.backend {
-            Backend::Sqlite { writer, .. } => writer,
-            Backend::Postgres { pool, .. } => {
-                return write_postgres(pool, kind, id, data, record.expiry_date)
-                    .await
-                    .map_err(|err| SqlxStoreError::Sqlx(err).into());
-            }
-        };
-        let stopped = || session_store::Error::Backend("the session writer has stopped".into());
-        let (done, committed) = oneshot::channel();
-        let write = Write {
-            kind,
-            id,
-            data,
-            expiry_date: record.expiry_date,
-            done,
-        };
-        writer.send(write).await.map_err(|_| stopped())?;
-        committed
-            .await
-            .map_err(|_| stopped())?
-            .map_err(session_store::Error::Backend)
-    }
-}
-
-/// PostgreSQL takes each write as it comes: its connections write in parallel, and it
-/// groups the commits that arrive together in its log by itself.
-async fn write_postgres(
-    pool: &PgPool,
-    kind: Kind,
-    id: String,
-    data: Vec<u8>,
-    expiry_date: OffsetDateTime,
-) -> Result<Written, sqlx::Error> {
-    match kind {
-        Kind::New => {
-            let inserted = sqlx::query(
-                "INSERT INTO tower_sessions.session (id, data, expiry_date) \
-                 VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(id)
-            .bind(data)
-            .bind(expiry_date)
-            .execute(pool)
-            .await?;
-            match inserted.rows_affected() {
-                1 => Ok(Written::Committed),
-                _ => Ok(Written::IdTaken),
-            }
-        }
-        Kind::Changed => {
-            sqlx::query(
-                "UPDATE tower_sessions.session SET data = $1, expiry_date = $2 \
-                 WHERE id = $3 AND expiry_date > $4",
-            )
-            .bind(data)
-            .bind(expiry_date)
-            .bind(id)
-            .bind(OffsetDateTime::now_utc())
-            .execute(pool)
-            .await?;
-            Ok(Written::Committed)
-        }
-    }
-}
-
-/// The writer: takes every session write waiting in `queue`, commits them together, then
-/// answers them all. It runs until the last [`Store`] is dropped.
-///
-/// This is "group commit", a trick databases use themselves. Each statement sent to
-/// SQLite costs a trip to the connection's own thread and back, and that trip, not
-/// SQLite's work, is most of the price of a small write. When many visitors save at the
-/// same moment, one statement carrying all their rows costs little more than one
-/// carrying a single row. Nobody waits for a batch to fill: a lone write goes out at
-/// once, and the writes that arrive while it is being committed form the next batch.
-/// One connection does all the writing, so SQLite never makes it wait for another.
-async fn write_in_batches(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Write>) {
-    let mut batch = Vec::with_capacity(BATCH_SIZE);
-    while queue.recv_many(&mut batch, BATCH_SIZE).await > 0 {
-        let (new, changed) = batch.drain(..).partition(|write| write.kind == Kind::New);
-        insert_new(&mut conn, new).await;
-        save_changed(&mut conn, changed).await;
-    }
-}
-
-/// Inserts brand-new sessions in one statement. A row whose id is taken is left alone
-/// (`DO NOTHING`) and is missing from the ids the statement returns.
-async fn insert_new(conn: &mut SqliteConnection, writes: Vec<Write>) {
-    if writes.is_empty() {
-        return;
-    }
-    // Two new sessions with one id in a single batch: the second one's id is taken.
-    let mut ids = HashSet::new();
-    let (first, repeated): (Vec<_>, Vec<_>) = writes
-        .into_iter()
-        .partition(|write| ids.insert(write.id.clone()));
-    for write in repeated {
-        let _ = write.done.send(Ok(Written::IdTaken));
-    }
-
-    let mut insert = QueryBuilder::new("INSERT INTO tower_sessions (id, data, expiry_date) ");
-    push_rows(&mut insert, &first);
-    insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-    let inserted: Result<HashSet<String>, _> = insert
-        .build_query_scalar()
-        .fetch_all(&mut *conn)
-        .await
-        .map(HashSet::from_iter);
-
-    for write in first {
-        let result = match &inserted {
-            Ok(ids) if ids.contains(&write.id) => Ok(Written::Committed),
-            Ok(_) => Ok(Written::IdTaken),
-            Err(err) => Err(err.to_string()),
-        };
-        // A visitor who has gone away meanwhile is no longer waiting for the answer.
-        let _ = write.done.send(result);
-    }
-}
-
-/// Writes changed sessions back in one statement, as an `UPDATE` of the rows that are
-/// still there and live: a session deleted or expired meanwhile stays gone (see
-/// [`Store`]).
-async fn save_changed(conn: &mut SqliteConnection, writes: Vec<Write>) {
-    if writes.is_empty() {
-        return;
-    }
-    // One session changed twice in a batch (two tabs, say): the later write is its
-    // newest state and the only one worth writing.
-    let mut ids = HashSet::new();
-    let newest: Vec<&Write> = writes
-        .iter()
-        .rev()
-        .filter(|write| ids.insert(write.id.as_str()))
-        .collect();
-    // SQLite names the columns of a `VALUES` list column1, column2, column3.
-    let mut update = QueryBuilder::new(
-        "UPDATE tower_sessions \
-         SET data = changed.column2, expiry_date = changed.column3 FROM (",
-    );
-    push_rows(&mut update, newest);
-    update.push(
-        ") AS changed WHERE tower_sessions.id = changed.column1 \
-         AND tower_sessions.expiry_date > ",
-    );
-    update.push_bind(OffsetDateTime::now_utc());
-    let result = update
-        .build()
-        .execute(&mut *conn)
-        .await
-        .map(|_| Written::Committed)
-        .map_err(|err| err.to_string());
-
-    for write in writes {
-        let _ = write.done.send(result.clone());
-    }
-}
-
-/// `VALUES (…), (…), …`: one row of `(id, data, expiry_date)` per write.
-fn push_rows<'a>(
-    query: &mut QueryBuilder<'a, Sqlite>,
-    writes: impl IntoIterator<Item = &'a Write>,
-) {
-    query.push_values(writes, |mut row, write| {
-        row.push_bind(write.id.as_str())
-            .push_bind(write.data.as_slice())
-            .push_bind(write.expiry_date);
-    });
+/// The same encoding the crate's store reads back: the whole record in MessagePack.
+fn encode(record: &Record) -> Result<Vec<u8>, SqlxStoreError> {
+    rmp_serde::to_vec(record).map_err(SqlxStoreError::Encode)
 }
 
 impl Store {
     /// The cookie-signing key kept in the database, made on first use.
     ///
     /// This is how the server runs with no `SESSION_SECRET` and still keeps everyone
-    /// logged in across restarts, and how several instances on one database sign with
-    /// the same key: the key is random, made once, and lives beside the sessions it
-    /// signs. In production the key comes from the environment instead, so that a copy
-    /// of the database alone is not enough to forge a cookie.
+    /// logged in across restarts: the key is random, made once, and lives beside the
+    /// sessions it signs. In production the key comes from the environment instead, so
+    /// that a copy of the database alone is not enough to forge a cookie.
     pub async fn stored_key(&self) -> Result<Key, sqlx::Error> {
         if let Some(key) = self.read_key().await? {
             return Ok(key);
@@ -470,48 +211,21 @@ impl Store {
         let fresh = Key::try_generate().ok_or_else(|| {
             sqlx::Error::Protocol("the operating system gave no randomness for a key".into())
         })?;
-        // Two servers starting at once both get here; the first insert wins and both
-        // read back the same key. (Both databases understand this statement.)
-        let insert =
-            "INSERT INTO session_secret (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING";
-        match &self.backend {
-            Backend::Sqlite { pool, .. } => {
-                sqlx::query(insert)
-                    .bind(fresh.master())
-                    .execute(pool)
-                    .await?;
-            }
-            Backend::Postgres { pool, .. } => {
-                sqlx::query(insert)
-                    .bind(fresh.master())
-                    .execute(pool)
-                    .await?;
-            }
-        }
+        // Two servers started at once on one file both get here; the first insert wins
+        // and both read back the same key.
+        sqlx::query(
+            "INSERT INTO session_secret (id, key) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(fresh.master())
+        .execute(&self.pool)
+        .await?;
         self.read_key().await?.ok_or(sqlx::Error::RowNotFound)
     }
 
-    async fn create_secret_table(&self) -> Result<(), sqlx::Error> {
-        // BYTEA is PostgreSQL's name for bytes; SQLite accepts any type name.
-        let create = "CREATE TABLE IF NOT EXISTS session_secret \
-                      (id INTEGER PRIMARY KEY CHECK (id = 1), key BYTEA NOT NULL)";
-        match &self.backend {
-            Backend::Sqlite { pool, .. } => sqlx::query(create).execute(pool).await.map(drop),
-            Backend::Postgres { pool, .. } => match sqlx::query(create).execute(pool).await {
-                // Two instances starting at the same moment can race on PostgreSQL's
-                // catalogue even with IF NOT EXISTS; the loser finds the table made.
-                Err(sqlx::Error::Database(err)) if err.is_unique_violation() => Ok(()),
-                other => other.map(drop),
-            },
-        }
-    }
-
     async fn read_key(&self) -> Result<Option<Key>, sqlx::Error> {
-        let select = "SELECT key FROM session_secret WHERE id = 1";
-        let row: Option<(Vec<u8>,)> = match &self.backend {
-            Backend::Sqlite { pool, .. } => sqlx::query_as(select).fetch_optional(pool).await?,
-            Backend::Postgres { pool, .. } => sqlx::query_as(select).fetch_optional(pool).await?,
-        };
+        let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT key FROM session_secret WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.and_then(|(bytes,)| Key::try_from(bytes.as_slice()).ok()))
     }
 }
@@ -529,26 +243,5 @@ pub async fn delete_expired_every(store: Store, period: Duration) {
         if let Err(err) = store.delete_expired().await {
             tracing::warn!("could not delete expired sessions: {err}");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_password;
-
-    #[test]
-    fn passwords_are_hidden_in_urls() {
-        assert_eq!(
-            without_password("postgres://app:hunter2@db.internal:5432/sessions"),
-            "postgres://app:***@db.internal:5432/sessions"
-        );
-        assert_eq!(
-            without_password("postgres://app@db/sessions"),
-            "postgres://app@db/sessions"
-        );
-        assert_eq!(
-            without_password("sqlite:///tmp/a@b.db"),
-            "sqlite:///tmp/a@b.db"
-        );
     }
 }

@@ -4,7 +4,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::Request;
-use common::{Browser, COOKIE, app};
+use common::{Browser, COOKIE, Server, app};
 
 #[tokio::test]
 async fn a_garbled_session_cookie_is_treated_as_no_session() {
@@ -53,13 +53,22 @@ async fn a_post_to_the_counter_is_refused_with_405() {
     assert!(page.body.contains("Method not allowed"), "{}", page.body);
 }
 
-#[tokio::test]
-async fn the_stylesheet_is_served_from_any_working_directory() {
-    let page = Browser::new(&app().await).get("/style.css").await;
+#[test]
+fn the_stylesheet_is_served_from_any_working_directory() {
+    // A folder with no `static/` in it: the stylesheet has to come from the binary.
+    let elsewhere = tempfile::tempdir().expect("a temporary folder");
+    let server = Server::start_in(elsewhere.path(), &[]);
 
-    assert_eq!(page.status, 200);
-    assert_eq!(page.headers["content-type"], "text/css; charset=utf-8");
-    assert!(page.body.contains("body"));
+    let response = server.request("GET /style.css HTTP/1.1");
+
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("content-type: text/css; charset=utf-8"),
+        "{response}"
+    );
+    assert!(response.contains("body"), "{response}");
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -152,11 +153,6 @@ impl Browser {
             csrf_token: None,
             addr: None,
         }
-    }
-
-    /// Points this browser, cookies and all, at another app: the server restarted.
-    pub fn switch_to(&mut self, app: &Router) {
-        self.app = app.clone();
     }
 
     pub async fn get(&mut self, path: &str) -> Page {
@@ -338,8 +334,14 @@ impl Server {
     /// Starts the server with `envs`; without a `DATABASE_URL` among them it gets a
     /// database of its own in a temporary folder, never the default file.
     pub fn start(envs: &[(&str, &str)]) -> Self {
+        Self::start_in(Path::new("."), envs)
+    }
+
+    /// [`Server::start`], with `working_dir` as the server's current directory.
+    pub fn start_in(working_dir: &Path, envs: &[(&str, &str)]) -> Self {
         let mut dir = None;
         let mut command = Command::new(env!("CARGO_BIN_EXE_step5-hardened"));
+        command.current_dir(working_dir);
         if !envs.iter().any(|(name, _)| *name == "DATABASE_URL") {
             let temp = tempfile::tempdir().expect("a temporary folder");
             command.env("DATABASE_URL", database_url(&temp));
