@@ -37,6 +37,14 @@ fn id_of(cookie_value: &str) -> &str {
     &cookie_value[SIGNATURE_LEN..]
 }
 
+/// A `SESSION_SECRET` as `openssl rand -base64 64` makes one.
+fn random_secret() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 64];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 fn hash(password: &str) -> String {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
@@ -182,7 +190,7 @@ fn sessions_survive_a_restart_with_no_secret_configured() {
 fn sessions_signed_with_a_configured_secret_survive_a_restart_and_die_with_a_new_one() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
-    let secret = "a".repeat(88); // base64 of 66 bytes
+    let secret = random_secret();
     let server = Server::start(&[("DATABASE_URL", &url), ("SESSION_SECRET", &secret)]);
     let cookie = server.log_in();
     server.terminate();
@@ -190,7 +198,7 @@ fn sessions_signed_with_a_configured_secret_survive_a_restart_and_die_with_a_new
     let same = Server::start(&[("DATABASE_URL", &url), ("SESSION_SECRET", &secret)]);
     let kept = same.request(&format!("GET /dashboard HTTP/1.1\r\nCookie: {cookie}"));
     same.terminate();
-    let rotated = Server::start(&[("DATABASE_URL", &url), ("SESSION_SECRET", &"b".repeat(88))]);
+    let rotated = Server::start(&[("DATABASE_URL", &url), ("SESSION_SECRET", &random_secret())]);
     let dropped = rotated.request(&format!("GET /dashboard HTTP/1.1\r\nCookie: {cookie}"));
 
     assert!(kept.contains("Welcome user 1 to the dashboard"), "{kept}");
