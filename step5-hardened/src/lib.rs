@@ -116,6 +116,7 @@ pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
             password_hash: settings.admin_password_hash,
         }),
         throttle: throttle::Throttle::new(settings.throttle),
+        hashing: Arc::new(tokio::sync::Semaphore::new(routes::hashing_slots())),
     };
 
     // Layers run outside in: the last one added sees the request first.

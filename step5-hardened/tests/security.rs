@@ -523,6 +523,39 @@ async fn one_address_spraying_many_accounts_is_throttled() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_guesses_from_one_address_get_no_more_password_checks_than_allowed() {
+    let mut settings = settings();
+    settings.throttle.address_failures = 5;
+    let app = app_with(settings).await;
+    // Twenty guessers on one address, each with the login form open (and so a token),
+    // then all twenty post at once, each for another username.
+    let mut guessers = Vec::new();
+    for n in 0..20 {
+        let mut browser = Browser::from_addr(&app, addr(11));
+        let token = browser.token().await;
+        guessers.push((n, browser, token));
+    }
+
+    let mut posts = tokio::task::JoinSet::new();
+    for (n, mut browser, token) in guessers {
+        posts.spawn(async move {
+            let body = format!("username=user{n}&password=Summer2026&_csrf={token}");
+            let form = "application/x-www-form-urlencoded";
+            browser.post_raw("/login", form, body, None).await.status
+        });
+    }
+    let statuses = posts.join_all().await;
+
+    // Every answer that is not a 429 is a password that was checked.
+    let checked = statuses.iter().filter(|s| s.as_u16() != 429).count();
+    assert!(
+        (1..=5).contains(&checked),
+        "{checked} passwords checked against a limit of 5: {statuses:?}"
+    );
+    assert!(statuses.iter().all(|s| [401, 429].contains(&s.as_u16())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_classroom_behind_one_address_is_not_throttled() {
     let app = app().await;
     let nat = addr(1);

@@ -9,7 +9,7 @@ use axum::routing::get;
 
 use crate::error::AppError;
 
-pub use auth::{Auth, User};
+pub use auth::{Auth, User, hashing_slots};
 
 /// Every route of this step.
 pub fn router(auth: Auth) -> Router {
