@@ -24,8 +24,10 @@
 //! Logins for one username are checked one at a time (they queue on a lock), so fifty
 //! simultaneous guesses cannot all slip past the check before the first failure is
 //! counted, while fifty students logging in to the shared demo account at once simply
-//! wait a moment each. Counters are forgotten after a quiet period and the maps have a
-//! fixed maximum size, so the state cannot grow without bound.
+//! wait a moment each. Logins from one address for different usernames run side by
+//! side, so each counts against the address's allowance from the moment it starts.
+//! Counters are forgotten after a quiet period (longer than the longest back-off) and the
+//! maps have a fixed maximum size, so the state cannot grow without bound.
 
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
@@ -51,7 +53,9 @@ pub struct Limits {
     pub first_delay: Duration,
     /// The longest back-off.
     pub max_delay: Duration,
-    /// A counter with no failure for this long is forgotten.
+    /// A counter with no failure for this long is forgotten. Longer than `max_delay`,
+    /// so a guesser who waits out each lock finds the back-off where it was, doubling
+    /// further, instead of starting again from the first delay.
     pub forget_after: Duration,
     /// The most usernames, and the most addresses, tracked at once.
     pub max_entries: usize,
@@ -64,7 +68,7 @@ impl Default for Limits {
             address_failures: 100,
             first_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(15 * 60),
-            forget_after: Duration::from_secs(15 * 60),
+            forget_after: Duration::from_secs(60 * 60),
             max_entries: 10_000,
         }
     }
@@ -438,6 +442,27 @@ mod tests {
         }
         let state = throttle.state.lock().expect("not poisoned");
         assert!(state.accounts.len() <= 4 && state.addresses.len() <= 4);
+    }
+
+    #[test]
+    fn the_back_off_keeps_growing_for_a_guesser_who_waits_out_each_lock() {
+        let limits = Limits::default();
+        let throttle = Throttle::new(limits.clone());
+        let mut accounts = HashMap::new();
+        let mut now = Instant::now();
+        let mut locks = Vec::new();
+        for _ in 0..20 {
+            throttle.count(&mut accounts, "admin", limits.account_failures, now);
+            let lock = accounts["admin"]
+                .locked_until
+                .map_or(Duration::ZERO, |until| until - now);
+            locks.push(lock);
+            // The guesser waits for the lock to end, then guesses again.
+            now += lock + Duration::from_secs(1);
+        }
+
+        assert!(locks.windows(2).all(|w| w[0] <= w[1]), "{locks:?}");
+        assert_eq!(locks.last(), Some(&limits.max_delay), "{locks:?}");
     }
 
     #[test]
