@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
-use tower_sessions::cookie::{Key, SameSite};
+use tower_sessions::cookie::{Cookie, Key, SameSite};
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 use tracing::Level;
 
@@ -127,6 +127,7 @@ pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
             session_data::enforce_timeouts,
         ))
         .layer(sessions)
+        .layer(map_response(secure_cookie_removal))
         .layer(map_response(explain_save_failure))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT));
@@ -172,6 +173,37 @@ fn with_security_headers(router: Router) -> Router {
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     ))
+}
+
+/// tower-sessions deletes the cookie (at logout, at the absolute timeout, for a cookie
+/// whose session is gone) with `__Host-session=; Path=/; Max-Age=0`, without `Secure`.
+/// Browsers refuse every `__Host-` cookie that is not `Secure`, this deleting one
+/// included, and would keep the old cookie. This gives our cookie's removal the
+/// attributes the cookie was set with, so the browser obeys it.
+async fn secure_cookie_removal(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|value| {
+            let parsed = value.to_str().ok().and_then(|v| Cookie::parse(v).ok());
+            match parsed {
+                Some(mut cookie) if cookie.name() == COOKIE_NAME => {
+                    cookie.set_secure(true);
+                    cookie.set_http_only(true);
+                    cookie.set_same_site(SameSite::Lax);
+                    cookie.set_path("/");
+                    HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| value.clone())
+                }
+                _ => value.clone(),
+            }
+        })
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// The session layer saves the session after the handler has answered. If the store

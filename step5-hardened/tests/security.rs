@@ -382,6 +382,66 @@ async fn garbled_or_tampered_cookies_are_no_session_never_a_5xx() {
     }
 }
 
+/// Checks that `page` deletes the session cookie in a way a browser obeys. A browser
+/// ignores any `__Host-` cookie that is not `Secure`, the one meant to delete it too, so
+/// the removal needs the attributes the cookie was set with.
+fn assert_removes_the_cookie(page: &Page) {
+    let cookie = set_cookie(page);
+    assert!(cookie.starts_with("__Host-session=;"), "{cookie}");
+    assert!(cookie.contains("Max-Age=0"), "{cookie}");
+    for attribute in ["; Secure", "; HttpOnly", "; SameSite=Lax", "; Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+}
+
+#[tokio::test]
+async fn logging_out_removes_the_cookie_from_the_browser() {
+    let mut browser = Browser::new(&app().await);
+    browser.post_form("/login", GOOD_FORM).await;
+
+    let page = browser.post_form("/logout", "").await;
+
+    assert_removes_the_cookie(&page);
+    assert_eq!(browser.session_cookie(), None);
+}
+
+#[tokio::test]
+async fn past_the_absolute_timeout_the_cookie_is_removed_from_a_browser_still_sending_it() {
+    let app = app_with(short(60, 2)).await;
+    let mut browser = Browser::new(&app);
+    browser.post_form("/login", GOOD_FORM).await;
+    let cookie = browser.session_cookie().expect("logged in");
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The cookie's `Max-Age` has run out too; a browser whose clock is behind, or that
+    // ignores `Max-Age`, still sends it.
+    let mut late = Browser::new(&app);
+    late.set_cookie(COOKIE, &cookie);
+    let page = late.get("/dashboard").await;
+
+    assert_eq!(page.status, 401);
+    assert_removes_the_cookie(&page);
+    assert_eq!(late.session_cookie(), None);
+}
+
+#[tokio::test]
+async fn a_cookie_for_a_session_that_is_gone_is_removed_from_the_browser() {
+    let app = app().await;
+    let mut browser = Browser::new(&app);
+    browser.post_form("/login", GOOD_FORM).await;
+    let old = browser.session_cookie().expect("logged in");
+    browser.post_form("/logout", "").await;
+    // A second tab still holding the old cookie: signed by us, but its row is gone.
+    let mut tab = Browser::new(&app);
+    tab.set_cookie(COOKIE, &old);
+
+    let page = tab.get("/dashboard").await;
+
+    assert_eq!(page.status, 401);
+    assert_removes_the_cookie(&page);
+    assert_eq!(tab.session_cookie(), None);
+}
+
 // ---- 10-13: the login -------------------------------------------------------------
 
 #[tokio::test]
