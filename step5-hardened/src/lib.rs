@@ -129,6 +129,10 @@ pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
         .layer(sessions)
         .layer(map_response(secure_cookie_removal))
         .layer(map_response(explain_save_failure))
+        // The stylesheet joins outside the session, timeout and CSRF layers: it is the
+        // same for everybody, so it never loads a session, never sets a cookie (a cached
+        // copy must not carry anybody's session id) and is served even when the store is down.
+        .merge(routes::assets())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT));
     with_security_headers(router)

@@ -795,6 +795,64 @@ async fn pages_with_session_data_are_never_cached() {
 }
 
 #[tokio::test]
+async fn the_stylesheet_never_carries_the_session_cookie() {
+    let mut browser = Browser::new(&app().await);
+    browser.post_form("/login", GOOD_FORM).await;
+
+    let css = browser.get("/style.css").await;
+
+    assert_eq!(css.status, 200);
+    assert_eq!(css.set_cookies(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_stylesheet_is_served_while_the_store_is_down() {
+    let store = common::FlakyStore::default();
+    let app = step5_hardened::app(store.clone(), settings());
+    let mut browser = Browser::new(&app);
+    browser.get("/login").await;
+    store.set_broken(true);
+
+    let css = browser.get("/style.css").await;
+
+    assert_eq!(css.status, 200, "{}", css.body);
+    assert!(css.body.contains("body"), "{}", css.body);
+}
+
+#[tokio::test]
+async fn no_response_that_sets_a_cookie_may_be_kept_by_a_shared_cache() {
+    let mut browser = Browser::new(&app().await);
+    let mut pages = Vec::new();
+    for path in ["/", "/login", "/style.css", "/nowhere"] {
+        pages.push(browser.get(path).await);
+    }
+    pages.push(browser.post_form("/login", GOOD_FORM).await);
+    for path in ["/", "/dashboard", "/style.css", "/nowhere"] {
+        pages.push(browser.get(path).await);
+    }
+    pages.push(browser.post_form("/logout", "").await);
+
+    let with_cookie: Vec<&Page> = pages
+        .iter()
+        .filter(|p| !p.set_cookies().is_empty())
+        .collect();
+    assert!(with_cookie.len() >= 5, "the walk sets cookies");
+    for page in with_cookie {
+        let cache = page
+            .headers
+            .get("cache-control")
+            .map(|v| v.to_str().expect("ASCII"));
+        assert!(
+            cache.is_some_and(
+                |c| !c.contains("public") && (c.contains("no-store") || c.contains("private"))
+            ),
+            "a response with {:?} has Cache-Control {cache:?}",
+            page.set_cookies()
+        );
+    }
+}
+
+#[tokio::test]
 async fn every_page_tells_the_browser_to_be_strict() {
     let mut browser = Browser::new(&app().await);
 
