@@ -7,6 +7,7 @@
 
 mod config;
 pub mod csrf;
+mod db_file;
 mod error;
 mod routes;
 mod session_data;

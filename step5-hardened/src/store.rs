@@ -100,6 +100,7 @@ pub async fn open(database_url: &str) -> Result<Store, OpenError> {
         url: database_url.to_string(),
         source,
     };
+    crate::db_file::restrict_to_owner(database_url).map_err(fail)?;
     let backend = if database_url.starts_with("sqlite:") {
         open_sqlite(database_url).await.map_err(fail)?
     } else {

@@ -852,6 +852,46 @@ async fn no_response_that_sets_a_cookie_may_be_kept_by_a_shared_cache() {
     }
 }
 
+#[cfg(unix)]
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    let metadata = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    metadata.permissions().mode() & 0o777
+}
+
+/// The mode bits are checked on the files the store made in a fresh folder. (The umask
+/// is one per process, so the test cannot set a permissive one without affecting the
+/// tests running beside it; under the usual umask 022 the files used to come out 0644.)
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_files_are_readable_by_their_owner_only() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let store = store::open(&database_url(&dir)).await.expect("opens");
+    let app = step5_hardened::app(store, settings());
+
+    let page = Browser::new(&app).post_form("/login", GOOD_FORM).await;
+
+    assert_eq!(page.status, 200);
+    for name in ["sessions.db", "sessions.db-wal", "sessions.db-shm"] {
+        let mode = mode_of(&dir.path().join(name));
+        assert_eq!(mode & 0o077, 0, "{name} is {mode:o}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn an_existing_database_file_readable_by_others_is_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let file = dir.path().join("sessions.db");
+    std::fs::write(&file, b"").expect("an empty database file");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+    store::open(&database_url(&dir)).await.expect("opens");
+
+    assert_eq!(mode_of(&file), 0o600);
+}
+
 #[tokio::test]
 async fn every_page_tells_the_browser_to_be_strict() {
     let mut browser = Browser::new(&app().await);
