@@ -148,7 +148,12 @@ pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
 
 /// Response headers that tell the browser to be strict with our pages.
 fn with_security_headers(router: Router) -> Router {
-    const HEADERS: [(HeaderName, &str); 4] = [
+    // Not sent: `Strict-Transport-Security` (HSTS), which helmet sends. Browsers ignore
+    // it over plain HTTP, and this server speaks nothing else: it takes effect only
+    // through the TLS proxy in front, for that proxy's domain and, with
+    // `includeSubDomains`, every site under it, for a year or more. That is a promise
+    // about the whole domain; the proxy that serves the domain makes it.
+    const HEADERS: [(HeaderName, &str); 6] = [
         // Only our own stylesheet may load; no scripts at all, no framing, and forms may
         // only post back here. An injected `<script>` would not run.
         (
@@ -164,6 +169,21 @@ fn with_security_headers(router: Router) -> Router {
         (header::REFERRER_POLICY, "same-origin"),
         // No framing, for browsers that predate `frame-ancestors` (clickjacking).
         (header::X_FRAME_OPTIONS, "DENY"),
+        // A page of another site that opened ours (a link with `target=_blank`, a popup)
+        // gets no handle on our window, and ours none on it: no tab-nabbing, no
+        // counting frames or reading navigation through the handle. Nothing here needs
+        // a popup talking back.
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+        // Other sites cannot load our pages or stylesheet as an image, script or style
+        // of theirs, so no response of ours lands in another site's process where a
+        // side channel (Spectre) could read it. Only our own pages use our files.
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ),
     ];
     let router = HEADERS.into_iter().fold(router, |router, (name, value)| {
         router.layer(SetResponseHeaderLayer::overriding(

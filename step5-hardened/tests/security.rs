@@ -909,6 +909,8 @@ async fn every_page_tells_the_browser_to_be_strict() {
         assert_eq!(page.headers["x-content-type-options"], "nosniff");
         assert_eq!(page.headers["referrer-policy"], "same-origin");
         assert_eq!(page.headers["x-frame-options"], "DENY");
+        assert_eq!(page.headers["cross-origin-opener-policy"], "same-origin");
+        assert_eq!(page.headers["cross-origin-resource-policy"], "same-origin");
     }
 }
 
