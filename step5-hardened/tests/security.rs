@@ -930,7 +930,7 @@ fn the_log_never_holds_a_session_id_a_password_or_a_token() {
     );
     let logged_in = common::cookie_from(&login).expect("a new session");
     server.request(&format!("GET /dashboard HTTP/1.1\r\nCookie: {logged_in}"));
-    let log = server.log();
+    let log = server.log_with("/dashboard");
 
     assert!(log.contains("logged in"), "the login was logged: {log}");
     for secret in [
@@ -942,4 +942,32 @@ fn the_log_never_holds_a_session_id_a_password_or_a_token() {
     ] {
         assert!(!log.contains(secret), "{secret:?} is in the log:\n{log}");
     }
+}
+
+#[test]
+fn a_failed_login_is_logged_with_the_username_and_address_never_the_password() {
+    let server = Server::start(&[]);
+    let form = server.request("GET /login HTTP/1.1");
+    let cookie = common::cookie_from(&form).expect("a session");
+    let token = common::csrf_token_in(&form).expect("a token");
+
+    let answer = server.request_with_body(
+        &format!("POST /login HTTP/1.1\r\nCookie: {cookie}"),
+        "application/x-www-form-urlencoded",
+        &format!("username=mallory&password=hunter2hunter2&_csrf={token}"),
+    );
+
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let log = server.log_with("failed login");
+    let line = log
+        .lines()
+        .find(|line| line.contains("failed login"))
+        .unwrap_or_else(|| panic!("no failed login in the log:\n{log}"));
+    assert!(line.contains("mallory"), "{line}");
+    assert!(line.contains("127.0.0.1"), "{line}");
+    assert!(!log.contains("hunter2"), "{log}");
+    assert!(
+        !log.contains(id_of(cookie.split_once('=').expect("pair").1)),
+        "{log}"
+    );
 }

@@ -138,22 +138,14 @@ impl<S: Send + Sync> FromRequest<S> for LoginRequest {
         let media_type = content_type.split(';').next().unwrap_or_default().trim();
 
         if media_type.eq_ignore_ascii_case("application/json") {
-            let Json(credentials) =
-                Json::from_request(req, state)
-                    .await
-                    .map_err(|rejection| AppError::BadRequest {
-                        status: rejection.status(),
-                        detail: rejection.body_text(),
-                    })?;
+            let Json(credentials) = Json::from_request(req, state)
+                .await
+                .map_err(|rejection| bad_login(rejection.status()))?;
             Ok(Self::Json(credentials))
         } else if media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-            let Form(credentials) =
-                Form::from_request(req, state)
-                    .await
-                    .map_err(|rejection| AppError::BadRequest {
-                        status: rejection.status(),
-                        detail: rejection.body_text(),
-                    })?;
+            let Form(credentials) = Form::from_request(req, state)
+                .await
+                .map_err(|rejection| bad_login(rejection.status()))?;
             Ok(Self::Form(credentials))
         } else {
             Err(AppError::BadRequest {
@@ -163,6 +155,24 @@ impl<S: Send + Sync> FromRequest<S> for LoginRequest {
                     .to_string(),
             })
         }
+    }
+}
+
+/// A login body that could not be used, explained in words. The parser's own message
+/// is not shown: it names the server's types and fields ("expected struct
+/// Credentials"), which tells a visitor nothing useful and a prober how the server is
+/// built.
+fn bad_login(status: StatusCode) -> AppError {
+    let detail = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "The login is larger than the server accepts.",
+        StatusCode::BAD_REQUEST => {
+            "The login could not be read: it is not well-formed, or did not arrive whole."
+        }
+        _ => "The login needs a username and a password, both as text.",
+    };
+    AppError::BadRequest {
+        status,
+        detail: detail.to_string(),
     }
 }
 
@@ -212,8 +222,13 @@ async fn login(
     .await
     else {
         // One message and one status for "no such user" and "wrong password", so the
-        // answer does not tell a guesser which usernames exist.
-        tracing::info!("failed login");
+        // answer does not tell a guesser which usernames exist. The log says who tried
+        // from where, for whoever watches for attacks: the username as typed (cut short,
+        // and quoted, so a username with line breaks cannot forge log lines), never the
+        // password or the session id.
+        let username: String = credentials.username.chars().take(64).collect();
+        let address = addr.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        tracing::info!(username = ?username, %address, "failed login");
         return Ok(if is_json {
             (
                 StatusCode::UNAUTHORIZED,

@@ -431,6 +431,19 @@ impl Server {
         self.log.lock().expect("log lock").join("\n")
     }
 
+    /// The log once it holds `text`, or after five seconds without it: another thread
+    /// reads the log, and may not have read a line the server has just written.
+    pub fn log_with(&self, text: &str) -> String {
+        for _ in 0..50 {
+            let log = self.log();
+            if log.contains(text) {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        self.log()
+    }
+
     /// Logs in over TCP as a browser would (the form page first, for its cookie and
     /// token) and returns the session cookie (`name=value`).
     pub fn log_in(&self) -> String {
