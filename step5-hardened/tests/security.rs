@@ -1,5 +1,5 @@
-//! The lesson: one test per item of the security checklist (`shared/SECURITY.md`), each
-//! named after the attack it stops. Step 4's app has none of these protections; these
+//! The lesson: tests for each item of the step's checklist ("The checklist" in this
+//! step's README.md), each named after the attack it stops. Step 4's app has none of these protections; these
 //! tests do not even compile against it, since its `app` takes no security settings.
 
 mod common;
