@@ -1,7 +1,7 @@
 //! Step 5 in a real browser: the protections of the hardened step seen from where they
 //! matter, a browser. The cookie is out of reach of page scripts, a form on another site
-//! is refused, the back button does not bring a logged-out dashboard back, and a login
-//! survives a restart.
+//! is refused, logging out removes it, the back button does not bring a logged-out
+//! dashboard back, and a login survives a restart.
 //!
 //! The app is reached at `http://localhost:...`: its `__Host-` cookie is `Secure`, and
 //! browsers accept `Secure` cookies over plain HTTP only from a secure context, which
@@ -211,6 +211,43 @@ async fn a_form_posted_from_another_site_is_refused() {
     browser
         .wait_for_heading("Welcome user 1 to the dashboard")
         .await;
+}
+
+/// tower-sessions writes the cookie that deletes the session cookie without `Secure`,
+/// and a browser refuses every `__Host-` cookie without it, the deleting one included:
+/// the dead cookie would stay. The app gives the removal the attributes the cookie was
+/// set with; here a real browser shows that it obeys.
+#[tokio::test]
+async fn logging_out_removes_the_cookie_from_the_browser() {
+    // Arrange
+    let (folder, key) = folder_and_key();
+    let server = serve(app(&folder, &key).await).await;
+    let driver = Chromedriver::start().await;
+    let browser = driver.new_browser().await;
+    log_in(&browser, &server).await;
+    browser.goto(&server.url("/dashboard")).await;
+    browser
+        .wait_for_heading("Welcome user 1 to the dashboard")
+        .await;
+    let names = |cookies: Vec<fantoccini::cookies::Cookie<'static>>| {
+        cookies
+            .iter()
+            .map(|cookie| cookie.name().to_string())
+            .collect::<Vec<_>>()
+    };
+    let before = names(browser.client().get_all_cookies().await.expect("cookies"));
+    assert!(before.iter().any(|name| name == COOKIE_NAME), "{before:?}");
+
+    // Act
+    browser.click_button("Log out").await;
+    browser.wait_for_heading("Logged out successfully").await;
+
+    // Assert
+    let after = names(browser.client().get_all_cookies().await.expect("cookies"));
+    assert!(
+        after.iter().all(|name| name != COOKIE_NAME),
+        "the browser kept the session cookie after logging out: {after:?}",
+    );
 }
 
 /// The counterpart of step 3's test of the same name, which shows the gap this closes:

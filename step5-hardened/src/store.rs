@@ -62,6 +62,7 @@ pub async fn open(database_url: &str) -> Result<Store, OpenError> {
         url: database_url.to_string(),
         source,
     };
+    crate::db_file::restrict_to_owner(database_url).map_err(fail)?;
 
     let options = SqliteConnectOptions::from_str(database_url)
         .map_err(fail)?

@@ -290,12 +290,30 @@ impl Browser {
 
     /// Applies one `Set-Cookie` header the way a browser does: a cookie with
     /// `Max-Age=0` (or an empty value) is deleted, any other replaces the old one.
+    ///
+    /// Like a browser, it ignores a `__Host-` cookie that is not `Secure`, has a `Domain`
+    /// or a `Path` other than `/`, and a `__Secure-` cookie that is not `Secure`. Such a
+    /// header changes nothing, even when it is meant to delete the cookie.
     fn store_cookie(&mut self, set_cookie: &str) {
         let mut parts = set_cookie.split(';').map(str::trim);
         let Some((name, value)) = parts.next().and_then(|pair| pair.split_once('=')) else {
             return;
         };
-        let expired = parts.any(|attr| attr.eq_ignore_ascii_case("max-age=0"));
+        let attributes: Vec<(String, &str)> = parts
+            .map(|attr| {
+                let (key, value) = attr.split_once('=').unwrap_or((attr, ""));
+                (key.trim().to_ascii_lowercase(), value.trim())
+            })
+            .collect();
+        let get = |key: &str| attributes.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+        let secure = get("secure").is_some();
+        let host_only_root = get("domain").is_none() && get("path") == Some("/");
+        if (name.starts_with("__Secure-") && !secure)
+            || (name.starts_with("__Host-") && !(secure && host_only_root))
+        {
+            return;
+        }
+        let expired = get("max-age") == Some("0");
         if expired || value.is_empty() {
             self.cookies.remove(name);
         } else {
@@ -413,6 +431,19 @@ impl Server {
     /// Everything the server has logged so far.
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").join("\n")
+    }
+
+    /// The log once it holds `text`, or after five seconds without it: another thread
+    /// reads the log, and may not have read a line the server has just written.
+    pub fn log_with(&self, text: &str) -> String {
+        for _ in 0..50 {
+            let log = self.log();
+            if log.contains(text) {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        self.log()
     }
 
     /// Logs in over TCP as a browser would (the form page first, for its cookie and
