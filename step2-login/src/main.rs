@@ -1,7 +1,7 @@
 //! # Step 2 — logging in with a session
 //!
 //! The Express tutorial's section 3 ("User Login with Sessions") in axum: a login form (and
-//! a JSON login for API clients) checks the seed's dummy user `admin` / `1234` and, on
+//! a JSON login for API clients) checks the Express tutorial's dummy user `admin` / `1234` and, on
 //! success, puts the user's id in the session. `/dashboard` is protected: it answers only
 //! to a session that holds a user id. The visit counter of step 1 is still there.
 //!
@@ -14,7 +14,7 @@
 //! what the session layer does on each request.
 //!
 //! This file only reads the configuration, opens the port and serves; the application
-//! itself (the seed's `app.js`) is built by [`step2_login::app`] in `lib.rs`, so tests
+//! itself (the Express tutorial's `app.js`) is built by [`step2_login::app`] in `lib.rs`, so tests
 //! can drive it without a network.
 
 use std::process::ExitCode;
