@@ -6,7 +6,7 @@
 
 use tower_sessions::Session;
 
-/// The visit counter: `req.session.views` in the seed.
+/// The visit counter: `req.session.views` in the Express tutorial.
 pub const VIEWS: &str = "views";
 
 /// Every key this application may store, in the order the panel lists them.

@@ -79,7 +79,7 @@ async fn two_browsers_have_separate_sessions() {
 }
 
 #[tokio::test]
-async fn the_cookie_holds_an_id_and_lives_for_the_seeds_sixty_seconds() {
+async fn the_cookie_holds_an_id_and_lives_for_sixty_seconds() {
     let mut browser = Browser::new(&app());
 
     let page = browser.get("/").await;
@@ -93,7 +93,7 @@ async fn the_cookie_holds_an_id_and_lives_for_the_seeds_sixty_seconds() {
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(
         !cookie.contains("Secure"),
-        "plain http, as in the seed: {cookie}"
+        "plain http, as in the Express tutorial: {cookie}"
     );
     assert!(
         !cookie.contains("views"),

@@ -11,7 +11,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// The default port, as in the seed's `app.listen(3000)`.
+    /// The default port, as in the Express tutorial's `app.listen(3000)`.
     pub const DEFAULT_PORT: u16 = 3000;
 
     /// Reads `PORT` from the process environment.

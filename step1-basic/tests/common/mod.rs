@@ -126,7 +126,10 @@ impl Browser {
 /// test reads from the server's "listening on" log line.
 pub struct Server {
     pub child: Child,
+    /// Where to connect: the logged address, with `localhost` as `127.0.0.1`.
     pub addr: String,
+    /// The "listening on" line exactly as the server wrote it.
+    pub log_line: String,
 }
 
 impl Server {
@@ -134,7 +137,8 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_step1-basic"))
             .env("PORT", "0")
             .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
+            // Not `NO_COLOR`: the log must come out plain because stdout is a pipe.
+            .env_remove("NO_COLOR")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -142,18 +146,25 @@ impl Server {
             .expect("the binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
+        let (log_line, addr) = loop {
             let line = lines
                 .next()
                 .expect("the server logs where it listens before exiting")
                 .expect("log line is UTF-8");
             if let Some((_, rest)) = line.split_once("listening on http://") {
-                break rest.trim().to_string();
+                // The server listens on IPv4 loopback only; `localhost` may resolve to the
+                // IPv6 `::1` first, which refuses (slowly, on Windows) before IPv4 is tried.
+                let addr = rest.trim().replacen("localhost", "127.0.0.1", 1);
+                break (line, addr);
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        Self { child, addr }
+        Self {
+            child,
+            addr,
+            log_line,
+        }
     }
 
     /// Sends one raw HTTP/1.1 request and returns the whole response as text, so the
