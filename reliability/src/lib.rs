@@ -479,7 +479,8 @@ impl Process {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some((_, addr)) = line.split_once("listening on http://") {
-                    let _ = found.send(addr.trim().to_string());
+                    // Logged as `localhost:PORT`; the server listens on IPv4 loopback.
+                    let _ = found.send(addr.trim().replacen("localhost", "127.0.0.1", 1));
                 }
             }
         });

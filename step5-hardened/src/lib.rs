@@ -1,8 +1,8 @@
 //! The application, built apart from `main` so tests can drive it without a network.
 //!
-//! This file plays the part of the seed's `app.js`: it configures the session middleware
-//! and the security layers around the routes. The handlers live in [`routes`]; each
-//! protection has its own module: [`csrf`], [`throttle`], the timeouts in
+//! This file plays the part of the Express tutorial's `app.js`: it configures the session
+//! middleware and the security layers around the routes. The handlers live in
+//! [`routes`]; each protection has its own module: [`csrf`], [`throttle`], the timeouts in
 //! `session_data`, the store's no-resurrection rule in [`store`].
 
 mod config;
@@ -88,7 +88,7 @@ impl Settings {
 /// store from [`store::open`]). Taking it as an argument lets tests hand in a store of their own.
 pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
     // The hardened counterpart of `app.use(session({ ... }))`. Each line is one of the
-    // seed's best practices or one OWASP adds.
+    // Express tutorial's best practices or one OWASP adds.
     let sessions = SessionManagerLayer::new(store)
         .with_name(COOKIE_NAME)
         // `cookie.secure: true`: the cookie only travels over HTTPS, so nobody on the

@@ -1,6 +1,6 @@
 //! The session store: a SQLite database, so sessions outlive the server process.
 //!
-//! This is the Rust side of the seed's `store: MongoStore.create({ mongoUrl })`.
+//! This is the Rust side of the Express tutorial's `store: MongoStore.create({ mongoUrl })`.
 //! tower-sessions-sqlx-store keeps one row per session in a table `tower_sessions`:
 //! `id` (the id the cookie carries), `data` (the session's key → value map, in
 //! MessagePack) and `expiry_date` (when the row stops counting).

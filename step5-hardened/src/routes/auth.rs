@@ -1,4 +1,4 @@
-//! Logging in, logging out and the protected page: the seed's `routes/auth.js`.
+//! Logging in, logging out and the protected page: the Express tutorial's `routes/auth.js`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -21,8 +21,8 @@ use crate::error::AppError;
 use crate::session_data::{self, SessionPanel, USER_ID};
 use crate::throttle::Throttle;
 
-/// The seed's dummy user, `{ id: 1, username: 'admin' }`, whose password is known to the
-/// server only as an argon2id hash.
+/// The Express tutorial's dummy user, `{ id: 1, username: 'admin' }`, whose password is
+/// known to the server only as an argon2id hash.
 pub struct User {
     pub id: u32,
     pub username: String,
@@ -106,7 +106,7 @@ async fn login_form(session: Session) -> Result<LoginPage, AppError> {
     })
 }
 
-/// The fields of `req.body` the seed reads.
+/// The fields of `req.body` the Express tutorial reads.
 #[derive(Deserialize)]
 struct Credentials {
     username: String,
@@ -117,7 +117,7 @@ struct Credentials {
 enum LoginRequest {
     /// From the HTML form (`application/x-www-form-urlencoded`): answered with a page.
     Form(Credentials),
-    /// From an API client (`application/json`, the seed's `express.json()`): answered
+    /// From an API client (`application/json`, the Express tutorial's `express.json()`): answered
     /// with JSON.
     Json(Credentials),
 }
@@ -192,7 +192,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// `POST /login`: the seed's `app.post('/login', ...)`, hardened.
+/// `POST /login`: the Express tutorial's `app.post('/login', ...)`, hardened.
 async fn login(
     State(auth): State<Auth>,
     ClientAddr(addr): ClientAddr,
@@ -256,7 +256,7 @@ async fn login(
     session.cycle_id().await?;
     session_data::start(&session).await?;
     csrf::rotate(&session).await?;
-    // Only the user's id goes in: the seed's "avoid storing sensitive info in session".
+    // Only the user's id goes in: the Express tutorial's "avoid storing sensitive info in session".
     session.insert(USER_ID, user_id).await?;
     tracing::info!(user_id, "logged in");
 
@@ -332,13 +332,13 @@ async fn run_limited<T: Send + 'static>(
     .map_err(|err| err.to_string())
 }
 
-/// The JSON answer to an API client: `{"message": "..."}` with the seed's texts.
+/// The JSON answer to an API client: `{"message": "..."}` with the Express tutorial's texts.
 #[derive(Serialize)]
 struct Message {
     message: &'static str,
 }
 
-/// `GET /dashboard`: the seed's protected route. Only a session that holds a user id
+/// `GET /dashboard`: the Express tutorial's protected route. Only a session that holds a user id
 /// gets in; everybody else gets `401 Unauthorized` and a link to the login form.
 async fn dashboard(session: Session) -> Result<DashboardPage, AppError> {
     let Some(user_id) = session.get::<u32>(USER_ID).await? else {
@@ -351,7 +351,7 @@ async fn dashboard(session: Session) -> Result<DashboardPage, AppError> {
     })
 }
 
-/// `POST /logout`: the seed's `req.session.destroy(...)`.
+/// `POST /logout`: the Express tutorial's `req.session.destroy(...)`.
 async fn logout(session: Session) -> Result<LoggedOutPage, AppError> {
     // `flush` deletes the session from the store, so its id is worthless even to someone
     // who copied the cookie, and empties it in memory. Seeing an empty session that came
@@ -359,7 +359,8 @@ async fn logout(session: Session) -> Result<LoggedOutPage, AppError> {
     // expired (`Max-Age=0`): the browser forgets the id too. Express needs
     // `res.clearCookie()` beside `destroy()` for that second half.
     //
-    // If the store fails, the session is still there: the seed's 500 "Could not log out".
+    // If the store fails, the session is still there: the Express tutorial's 500 "Could not
+    // log out".
     session.flush().await.map_err(AppError::Logout)?;
     tracing::info!("logged out");
 

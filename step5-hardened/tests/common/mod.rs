@@ -341,7 +341,10 @@ pub fn csrf_token_in(body: &str) -> Option<String> {
 /// test reads from the server's "listening on" log line.
 pub struct Server {
     pub child: Child,
+    /// Where to connect: the logged address, with `localhost` as `127.0.0.1`.
     pub addr: String,
+    /// The "listening on" line exactly as the server wrote it.
+    pub log_line: String,
     /// The temporary database folder, when the test did not choose a `DATABASE_URL`.
     _dir: Option<tempfile::TempDir>,
     /// Every line the server has logged so far.
@@ -368,7 +371,8 @@ impl Server {
         let mut child = command
             .env("PORT", "0")
             .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
+            // Not `NO_COLOR`: the log must come out plain because stdout is a pipe.
+            .env_remove("NO_COLOR")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -377,14 +381,17 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
         let mut early = Vec::new();
-        let addr = loop {
+        let (log_line, addr) = loop {
             let line = lines
                 .next()
                 .expect("the server logs where it listens before exiting")
                 .expect("log line is UTF-8");
             early.push(line.clone());
             if let Some((_, rest)) = line.split_once("listening on http://") {
-                break rest.trim().to_string();
+                // The server listens on IPv4 loopback only; `localhost` may resolve to the
+                // IPv6 `::1` first, which refuses (slowly, on Windows) before IPv4 is tried.
+                let addr = rest.trim().replacen("localhost", "127.0.0.1", 1);
+                break (line, addr);
             }
         };
         // Keep reading the log, so the server never blocks on a full pipe and the test
@@ -399,6 +406,7 @@ impl Server {
         Self {
             child,
             addr,
+            log_line,
             _dir: dir,
             log,
         }
