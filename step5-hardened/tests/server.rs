@@ -33,6 +33,8 @@ fn the_log_gives_the_address_as_localhost_without_colour_codes() {
     assert!(!server.log_line.contains('\u{1b}'), "{:?}", server.log_line);
 }
 
+// Unix only: Windows has no SIGTERM to send (see `Server::terminate`).
+#[cfg(unix)]
 #[test]
 fn sigterm_shuts_the_server_down_cleanly() {
     let server = Server::start(&[]);

@@ -189,16 +189,10 @@ impl Server {
     /// Sends one raw HTTP/1.1 request and returns the whole response as text, so the
     /// test sees exactly what crossed the wire.
     pub fn request(&self, head: &str) -> String {
-        let mut stream = TcpStream::connect(&self.addr).expect("server accepts connections");
-        let request = format!("{head}\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
-        stream
-            .write_all(request.as_bytes())
-            .expect("request is sent");
-        let mut response = String::new();
-        stream
-            .read_to_string(&mut response)
-            .expect("response is read");
-        response
+        self.send_raw(&format!(
+            "{head}\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        ))
     }
 
     /// Sends one raw HTTP/1.1 request with a body.
@@ -222,13 +216,20 @@ impl Server {
         response
     }
 
-    /// Sends SIGTERM, as `kill` or a service manager would, and waits for the exit.
+    /// Stops the server as Ctrl-C or a service manager would, with SIGTERM, and waits for
+    /// it to exit. Windows has no SIGTERM, and a console's Ctrl-C would reach the tests
+    /// too, so there the server is ended outright: only on Unix does a test see the
+    /// graceful shutdown.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -TERM failed");
+        #[cfg(unix)]
+        {
+            use nix::sys::signal::{Signal, kill};
+            use nix::unistd::Pid;
+            let pid = i32::try_from(self.child.id()).expect("a process id fits in pid_t");
+            kill(Pid::from_raw(pid), Signal::SIGTERM).expect("SIGTERM is sent");
+        }
+        #[cfg(not(unix))]
+        self.child.kill().expect("the server is ended");
         self.child.wait().expect("server exits")
     }
 }

@@ -415,16 +415,10 @@ impl Server {
     /// Sends one raw HTTP/1.1 request and returns the whole response as text, so the
     /// test sees exactly what crossed the wire.
     pub fn request(&self, head: &str) -> String {
-        let mut stream = TcpStream::connect(&self.addr).expect("server accepts connections");
-        let request = format!("{head}\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
-        stream
-            .write_all(request.as_bytes())
-            .expect("request is sent");
-        let mut response = String::new();
-        stream
-            .read_to_string(&mut response)
-            .expect("response is read");
-        response
+        self.send_raw(&format!(
+            "{head}\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        ))
     }
 
     /// Sends one raw HTTP/1.1 request with a body.
@@ -493,21 +487,23 @@ impl Server {
     }
 
     /// Sends SIGTERM, as `kill` or a service manager would, and waits for the exit.
-    pub fn terminate(self) -> std::process::ExitStatus {
-        self.signal("TERM")
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        #[cfg(unix)]
+        {
+            use nix::sys::signal::{Signal, kill};
+            use nix::unistd::Pid;
+            let pid = i32::try_from(self.child.id()).expect("a process id fits in pid_t");
+            kill(Pid::from_raw(pid), Signal::SIGTERM).expect("SIGTERM is sent");
+        }
+        #[cfg(not(unix))]
+        self.child.kill().expect("the server is ended");
+        self.child.wait().expect("server exits")
     }
 
-    /// Sends SIGKILL, as a crash or `kill -9` would: the server gets no chance to clean up.
-    pub fn crash(self) -> std::process::ExitStatus {
-        self.signal("KILL")
-    }
-
-    fn signal(mut self, name: &str) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -{name} failed");
+    /// Ends the server at once, as a crash or `kill -9` would: it gets no chance to clean
+    /// up (SIGKILL on Unix, `TerminateProcess` on Windows).
+    pub fn crash(mut self) -> std::process::ExitStatus {
+        self.child.kill().expect("the server is ended");
         self.child.wait().expect("server exits")
     }
 }
