@@ -82,35 +82,23 @@ mod tests {
     #[test]
     fn the_database_defaults_to_a_file_in_the_crate_folder() {
         let config = Config::from_vars(|_| None).expect("the defaults are valid");
-        assert!(
-            config.database_url.starts_with("sqlite://"),
-            "{}",
-            config.database_url
-        );
-        assert!(
-            config
-                .database_url
-                .ends_with("step4-persistent/sessions.db")
-        );
+        let url = config.database_url;
+        assert!(url.starts_with("sqlite://"), "{url}");
+        assert!(url.ends_with("step4-persistent/sessions.db"), "{url}");
     }
 
     #[test]
     fn database_url_overrides_the_default() {
-        let config = Config::from_vars(|name| {
-            (name == "DATABASE_URL").then(|| "sqlite:///tmp/other.db".to_string())
-        });
-        assert_eq!(
-            config.map(|c| c.database_url),
-            Ok("sqlite:///tmp/other.db".to_string())
-        );
+        let url = "sqlite:///tmp/other.db".to_string();
+        let config = Config::from_vars(|name| (name == "DATABASE_URL").then(|| url.clone()));
+        assert_eq!(config.map(|c| c.database_url), Ok(url));
     }
 
     #[test]
     fn a_database_url_for_another_database_is_refused() {
-        let err = Config::from_vars(|name| {
-            (name == "DATABASE_URL").then(|| "postgres://localhost/sessions".to_string())
-        })
-        .expect_err("not SQLite");
+        let url = "postgres://localhost/sessions".to_string();
+        let err = Config::from_vars(|name| (name == "DATABASE_URL").then(|| url.clone()))
+            .expect_err("not SQLite");
         assert!(
             err.starts_with("DATABASE_URL must be a SQLite URL"),
             "{err}"

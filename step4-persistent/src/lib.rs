@@ -22,8 +22,8 @@ use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 pub use config::Config;
 use error::AppError;
 
-/// How long a session lives without a change: the seed's `cookie: { maxAge: 3600000 }`
-/// for this section, one hour.
+/// How long a session lives without a change: the Express tutorial's
+/// `cookie: { maxAge: 3600000 }` for this section, one hour.
 pub const SESSION_LIFETIME: Duration = Duration::hours(1);
 
 /// The largest request body accepted, in bytes. A login form is well under 1 KiB; refusing

@@ -16,7 +16,7 @@ fn logout_request() -> Request<Body> {
 
 #[tokio::test]
 async fn the_dashboard_has_a_logout_button() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     browser.post_form("/login", GOOD_FORM).await;
 
     let page = browser.get("/dashboard").await;
@@ -31,7 +31,7 @@ async fn the_dashboard_has_a_logout_button() {
 
 #[tokio::test]
 async fn logging_out_ends_the_login() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     browser.post_form("/login", GOOD_FORM).await;
 
     let page = browser.send(logout_request()).await;
@@ -48,7 +48,7 @@ async fn logging_out_ends_the_login() {
 
 #[tokio::test]
 async fn the_logout_response_tells_the_browser_to_drop_the_cookie() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     browser.post_form("/login", GOOD_FORM).await;
 
     let page = browser.send(logout_request()).await;
@@ -64,7 +64,7 @@ async fn the_logout_response_tells_the_browser_to_drop_the_cookie() {
 
 #[tokio::test]
 async fn replaying_the_old_cookie_after_logout_is_anonymous() {
-    let app = app().await;
+    let app = app();
     let mut browser = Browser::new(&app);
     browser.get("/").await;
     browser.post_form("/login", GOOD_FORM).await;
@@ -89,7 +89,7 @@ async fn replaying_the_old_cookie_after_logout_is_anonymous() {
 
 #[tokio::test]
 async fn the_page_after_logout_shows_an_empty_session() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     browser.post_form("/login", GOOD_FORM).await;
 
     let page = browser.send(logout_request()).await;
@@ -103,7 +103,7 @@ async fn the_page_after_logout_shows_an_empty_session() {
 
 #[tokio::test]
 async fn logout_cannot_be_triggered_by_a_get() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     browser.post_form("/login", GOOD_FORM).await;
 
     let page = browser.get("/logout").await;
@@ -118,7 +118,7 @@ async fn logout_cannot_be_triggered_by_a_get() {
 
 #[tokio::test]
 async fn logging_out_without_a_session_is_harmless() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
 
     let page = browser.send(logout_request()).await;
 

@@ -2,12 +2,10 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Browser, Server, app_and_database, cookie_from, database_url};
 use sqlx::SqlitePool;
 use step4_persistent::store;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 
@@ -40,11 +38,15 @@ async fn session_rows(url: &str) -> i64 {
 
 /// Renames a table behind the running app's back: taking `tower_sessions` away makes every
 /// store operation fail, as a broken database would; renaming it back repairs it.
-async fn rename_table(admin: &SqlitePool, from: &str, to: &str) {
+async fn rename_table(url: &str, from: &str, to: &str) {
+    let admin = SqlitePool::connect(url)
+        .await
+        .expect("the test can open the database");
     sqlx::query(&format!("ALTER TABLE {from} RENAME TO {to}"))
-        .execute(admin)
+        .execute(&admin)
         .await
         .expect("rename the table");
+    admin.close().await;
 }
 
 #[test]
@@ -114,11 +116,7 @@ fn the_database_file_is_created_when_missing() {
 fn a_database_that_cannot_be_opened_stops_the_server_with_one_line() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let not_a_database = dir.path().join("notes.txt");
-    std::fs::write(
-        &not_a_database,
-        "these are not the sessions you are looking for\n",
-    )
-    .expect("write a text file");
+    std::fs::write(&not_a_database, "some notes, not a database\n").expect("write a text file");
     let cases = [
         format!(
             "sqlite://{}/missing/folder/sessions.db",
@@ -141,6 +139,16 @@ fn a_database_that_cannot_be_opened_stops_the_server_with_one_line() {
         assert!(stderr.starts_with("error: "), "{url}: {stderr}");
         assert!(!stderr.contains("panicked"), "{url}: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn a_database_that_can_only_be_read_is_refused_at_start() {
+    let (_app, url) = app_and_database().await;
+
+    // `mode=ro` opens it read-only, as SQLite quietly does with a file it may not write to.
+    let opened = store::open(&format!("{url}?mode=ro")).await;
+
+    assert!(opened.is_err(), "a read-only database was accepted");
 }
 
 #[tokio::test]
@@ -169,13 +177,7 @@ async fn a_login_is_one_row_and_logging_out_deletes_it() {
 
     browser.post_form("/login", GOOD_FORM).await;
     let after_login = session_rows(&url).await;
-    browser
-        .post(
-            "/logout",
-            "application/x-www-form-urlencoded",
-            String::new(),
-        )
-        .await;
+    browser.post_form("/logout", "").await;
     let after_logout = session_rows(&url).await;
 
     assert_eq!(after_login, 1);
@@ -188,10 +190,7 @@ async fn the_cleanup_task_deletes_expired_sessions_and_keeps_live_ones() {
     let url = database_url(&dir);
     let store = store::open(&url).await.expect("the store opens");
     let now = OffsetDateTime::now_utc();
-    for expiry_date in [
-        now - time::Duration::minutes(5),
-        now + time::Duration::hours(1),
-    ] {
+    for expiry_date in [now - Duration::minutes(5), now + Duration::hours(1)] {
         let mut record = Record {
             id: Id::default(),
             data: Default::default(),
@@ -204,17 +203,15 @@ async fn the_cleanup_task_deletes_expired_sessions_and_keeps_live_ones() {
     }
     assert_eq!(session_rows(&url).await, 2);
 
-    let task = tokio::spawn(store::delete_expired_every(
-        store,
-        Duration::from_millis(20),
-    ));
+    let period = std::time::Duration::from_millis(20);
+    let task = tokio::spawn(store::delete_expired_every(store, period));
     let mut rows = 2;
     for _ in 0..250 {
         rows = session_rows(&url).await;
         if rows == 1 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(period).await;
     }
     task.abort();
 
@@ -226,19 +223,12 @@ async fn a_store_failure_is_a_500_page_and_the_first_request_after_repair_succee
     let (app, url) = app_and_database().await;
     let mut logged_in = Browser::new(&app);
     logged_in.post_form("/login", GOOD_FORM).await;
-    // A restarted server: its memory cache is empty, so reading the session goes to
-    // SQLite. (A server that had already read the session would answer from its cache.)
-    let restarted = step4_persistent::app(store::open(&url).await.expect("the store opens"));
-    logged_in.switch_to(&restarted);
-    let admin = SqlitePool::connect(&url)
-        .await
-        .expect("the test can open the database");
 
     // Break the store under the running app: its table disappears.
-    rename_table(&admin, "tower_sessions", "tower_sessions_away").await;
+    rename_table(&url, "tower_sessions", "tower_sessions_away").await;
     let read_failure = logged_in.get("/dashboard").await;
     let save_failure = Browser::new(&app).get("/").await;
-    rename_table(&admin, "tower_sessions_away", "tower_sessions").await;
+    rename_table(&url, "tower_sessions_away", "tower_sessions").await;
     let repaired = logged_in.get("/dashboard").await;
 
     assert_eq!(read_failure.status, 500);
@@ -267,115 +257,38 @@ async fn a_visit_that_could_not_be_saved_is_not_counted_afterwards() {
     let mut browser = Browser::new(&app);
     browser.get("/").await;
     browser.get("/").await;
-    let admin = SqlitePool::connect(&url)
-        .await
-        .expect("the test can open the database");
 
-    rename_table(&admin, "tower_sessions", "tower_sessions_away").await;
+    rename_table(&url, "tower_sessions", "tower_sessions_away").await;
     let failed = browser.get("/").await;
-    rename_table(&admin, "tower_sessions_away", "tower_sessions").await;
+    rename_table(&url, "tower_sessions_away", "tower_sessions").await;
     let next = browser.get("/").await;
 
     assert_eq!(failed.status, 500, "{}", failed.body);
-    // The third visit was refused, so the memory cache must not remember it either: the
-    // next visit is the third one the database knows of.
+    // The third visit was refused and its count never reached the database: the next
+    // visit is the third one the database knows of.
     assert!(next.body.contains("Number of visits: 3"), "{}", next.body);
-}
-
-// On this single-threaded runtime the writer runs only once the test waits, so the
-// writes started together by `join!` all reach it in one batch.
-#[tokio::test]
-async fn new_sessions_that_draw_the_same_id_each_get_a_row_of_their_own() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let store = store::open(&url).await.expect("the store opens");
-    let record = |id: i128, views: i32| Record {
-        id: Id(id),
-        data: [("views".to_string(), views.into())].into(),
-        expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
-    };
-
-    // One at a time: the id is taken by the time the second session is stored.
-    let mut first = record(7, 1);
-    let mut second = record(7, 2);
-    store.create(&mut first).await.expect("stored");
-    store.create(&mut second).await.expect("stored");
-    // At the same moment: both reach the database in one statement.
-    let (mut third, mut fourth) = (record(8, 3), record(8, 4));
-    let (stored_third, stored_fourth) =
-        tokio::join!(store.create(&mut third), store.create(&mut fourth));
-    stored_third.expect("stored");
-    stored_fourth.expect("stored");
-
-    let ids: std::collections::HashSet<Id> = [first.id, second.id, third.id, fourth.id].into();
-    assert_eq!(ids.len(), 4, "every session has an id of its own");
-    assert_eq!(session_rows(&url).await, 4);
-    // Read back through a second store, whose cache is empty: each row holds its own data.
-    let reopened = store::open(&url).await.expect("the store opens again");
-    for (session, views) in [(&first, 1), (&second, 2), (&third, 3), (&fourth, 4)] {
-        let loaded = reopened.load(&session.id).await.expect("loads");
-        assert_eq!(loaded.map(|r| r.data["views"].clone()), Some(views.into()));
-    }
-}
-
-// Single-threaded, as above: the three saves reach the writer in one batch.
-#[tokio::test]
-async fn of_simultaneous_saves_of_one_session_the_last_is_kept() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let store = store::open(&url).await.expect("the store opens");
-    let mut record = Record {
-        id: Id::default(),
-        data: [("views".to_string(), 1.into())].into(),
-        expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
-    };
-    store.create(&mut record).await.expect("stored");
-
-    let with_views = |views: i32| {
-        let mut changed = record.clone();
-        changed.data.insert("views".to_string(), views.into());
-        changed
-    };
-    let (two, three, four) = (with_views(2), with_views(3), with_views(4));
-    let saved = tokio::join!(store.save(&two), store.save(&three), store.save(&four));
-    for result in [saved.0, saved.1, saved.2] {
-        result.expect("saved");
-    }
-
-    let reopened = store::open(&url).await.expect("the store opens again");
-    let loaded = reopened.load(&record.id).await.expect("loads");
-    assert_eq!(loaded.map(|r| r.data["views"].clone()), Some(4.into()));
-    assert_eq!(session_rows(&url).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_simultaneous_logins_all_succeed() {
     let (app, url) = app_and_database().await;
 
-    let logins = (0..50).map(|_| {
+    let mut logins = tokio::task::JoinSet::new();
+    for _ in 0..50 {
         let app = app.clone();
-        tokio::spawn(async move {
+        logins.spawn(async move {
             let mut browser = Browser::new(&app);
             let login = browser.post_form("/login", GOOD_FORM).await;
             let dashboard = browser.get("/dashboard").await;
             (login.status, dashboard.status, login.body)
-        })
-    });
-    let results = join_all(logins).await;
+        });
+    }
 
-    for (login, dashboard, body) in results {
+    while let Some(result) = logins.join_next().await {
+        let (login, dashboard, body) = result.expect("the task does not panic");
         assert_eq!(login, 200, "{body}");
         assert_eq!(dashboard, 200);
         assert!(!body.contains("locked"), "{body}");
     }
     assert_eq!(session_rows(&url).await, 50);
-}
-
-/// Waits for every task, in order.
-async fn join_all<T>(tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
-    let mut results = Vec::new();
-    for task in tasks.collect::<Vec<_>>() {
-        results.push(task.await.expect("the task does not panic"));
-    }
-    results
 }

@@ -16,24 +16,30 @@ use tower::ServiceExt;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::{MemoryStore, SessionStore, session_store};
 
-/// The application as `main` builds it, on a fresh SQLite database in a temporary
-/// folder. The router owns the folder (as an extension), so the database lives exactly
-/// as long as the app under test.
-pub async fn app() -> Router {
-    app_and_database().await.0
+/// The application with a fresh memory store.
+///
+/// `main` opens SQLite, but the earlier lessons' tests (counter.rs, login.rs, logout.rs,
+/// bad_input.rs) check the routes and the session layer, which `app()` builds the same
+/// whatever store it is handed. So they keep the memory store and stay as they were,
+/// rather than all turning into `app().await` to check the same things. What SQLite
+/// changes (rows, restarts, `kill -9`, expiry, a failing save) is tested on SQLite itself:
+/// persistence.rs opens the real store ([`app_and_database`]) or starts the real binary,
+/// which server.rs's tests start too.
+pub fn app() -> Router {
+    step4_persistent::app(MemoryStore::default())
 }
 
-/// [`app`], and the URL of its database, for tests that look at the rows.
+/// The application as `main` builds it, on a fresh SQLite database in a temporary
+/// folder, and the URL of that database, for tests that look at the rows. The router owns
+/// the folder (as an extension), so the database lives exactly as long as the app.
 pub async fn app_and_database() -> (Router, String) {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
     let store = step4_persistent::store::open(&url)
         .await
         .expect("the store opens");
-    (
-        step4_persistent::app(store).layer(axum::Extension(Arc::new(dir))),
-        url,
-    )
+    let app = step4_persistent::app(store).layer(axum::Extension(Arc::new(dir)));
+    (app, url)
 }
 
 /// A sqlx URL for a database file in `dir`.
@@ -118,11 +124,6 @@ impl Browser {
             app: app.clone(),
             cookies: BTreeMap::new(),
         }
-    }
-
-    /// Points this browser, cookies and all, at another app: the server restarted.
-    pub fn switch_to(&mut self, app: &Router) {
-        self.app = app.clone();
     }
 
     pub async fn get(&mut self, path: &str) -> Page {
@@ -217,22 +218,17 @@ impl Browser {
 pub struct Server {
     pub child: Child,
     pub addr: String,
-    /// The temporary database folder, when the test did not choose a `DATABASE_URL`.
-    _dir: Option<tempfile::TempDir>,
+    /// Held only so that the server's database folder lives as long as the server.
+    dir: tempfile::TempDir,
 }
 
 impl Server {
-    /// Starts the server with `envs`; without a `DATABASE_URL` among them it gets a
-    /// database of its own in a temporary folder, never the default file.
+    /// Starts the server with `envs`, on a database in a temporary folder of its own, never
+    /// the default file; a `DATABASE_URL` in `envs` is set after it and wins.
     pub fn start(envs: &[(&str, &str)]) -> Self {
-        let mut dir = None;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_step4-persistent"));
-        if !envs.iter().any(|(name, _)| *name == "DATABASE_URL") {
-            let temp = tempfile::tempdir().expect("a temporary folder");
-            command.env("DATABASE_URL", database_url(&temp));
-            dir = Some(temp);
-        }
-        let mut child = command
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_step4-persistent"))
+            .env("DATABASE_URL", database_url(&dir))
             .env("PORT", "0")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
@@ -254,11 +250,7 @@ impl Server {
         };
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        Self {
-            child,
-            addr,
-            _dir: dir,
-        }
+        Self { child, addr, dir }
     }
 
     /// Sends one raw HTTP/1.1 request and returns the whole response as text, so the
@@ -298,21 +290,18 @@ impl Server {
     }
 
     /// Sends SIGTERM, as `kill` or a service manager would, and waits for the exit.
-    pub fn terminate(self) -> std::process::ExitStatus {
-        self.signal("TERM")
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+        self.child.wait().expect("server exits")
     }
 
     /// Sends SIGKILL, as a crash or `kill -9` would: the server gets no chance to clean up.
-    pub fn crash(self) -> std::process::ExitStatus {
-        self.signal("KILL")
-    }
-
-    fn signal(mut self, name: &str) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -{name} failed");
+    pub fn crash(mut self) -> std::process::ExitStatus {
+        self.child.kill().expect("the server can be killed");
         self.child.wait().expect("server exits")
     }
 }
