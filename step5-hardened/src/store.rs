@@ -99,15 +99,11 @@ pub async fn open(database_url: &str) -> Result<Store, OpenError> {
     .await
     .map_err(fail)?;
 
-    // SQLite quietly opens a file it may not write to read-only; take the write lock
-    // once so that such a database is refused here and not at a user's first login.
-    let mut conn = pool.acquire().await.map_err(fail)?;
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *conn)
-        .await
-        .map_err(fail)?;
-    sqlx::query("ROLLBACK")
-        .execute(&mut *conn)
+    // SQLite quietly opens a file it may not write to read-only, and on such a file even
+    // `BEGIN IMMEDIATE` only starts a read. One statement that writes, though it deletes
+    // nothing, makes such a database fail here, at start-up, and not at a user's first login.
+    sqlx::query("DELETE FROM tower_sessions WHERE 0")
+        .execute(&pool)
         .await
         .map_err(fail)?;
 

@@ -143,6 +143,16 @@ fn a_database_that_cannot_be_opened_stops_the_server_with_one_line() {
 }
 
 #[tokio::test]
+async fn a_database_that_can_only_be_read_is_refused_at_start() {
+    let (_app, url) = app_and_database(settings()).await;
+
+    // `mode=ro` opens it read-only, as SQLite quietly does with a file it may not write to.
+    let opened = store::open(&format!("{url}?mode=ro")).await;
+
+    assert!(opened.is_err(), "a read-only database was accepted");
+}
+
+#[tokio::test]
 async fn visitors_who_store_nothing_cost_no_row_and_get_no_cookie() {
     let (app, url) = app_and_database(settings()).await;
     let mut browser = Browser::new(&app);
