@@ -14,7 +14,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// The default port, as in the seed's `app.listen(3000)`.
+    /// The default port, as in the Express tutorial's `app.listen(3000)`.
     pub const DEFAULT_PORT: u16 = 3000;
 
     /// The session database when `DATABASE_URL` is not set: `sessions.db` in this crate's

@@ -1,7 +1,7 @@
 //! The application, built apart from `main` so tests can drive it without a network.
 //!
-//! This file plays the part of the seed's `app.js`: it configures the session middleware
-//! and mounts the routes. The handlers live in [`routes`].
+//! This file plays the part of the Express tutorial's `app.js`: it configures the session
+//! middleware and mounts the routes. The handlers live in [`routes`].
 
 mod config;
 mod error;
@@ -55,7 +55,7 @@ pub fn app(store: impl SessionStore + Clone) -> Router {
     // - `cookie.maxAge`: `Expiry::OnInactivity` gives the cookie a `Max-Age` and the
     //   stored session an expiry date, both pushed back each time the session is saved.
     // - `cookie.secure`: tower-sessions sets `Secure` by default, but browsers refuse
-    //   `Secure` cookies over plain `http://` on most hosts. The seed serves plain HTTP
+    //   `Secure` cookies over plain `http://` on most hosts. The Express tutorial serves plain HTTP
     //   and leaves `secure` off, so this lesson does too. `HttpOnly` (no JavaScript
     //   access) and `SameSite=Strict` stay on: they are tower-sessions' defaults.
     let sessions = SessionManagerLayer::new(store)

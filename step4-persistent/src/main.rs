@@ -16,9 +16,10 @@
 //! file, which is created if missing.
 //!
 //! This file only reads the configuration, opens the database and the port and serves; the application
-//! itself (the seed's `app.js`) is built by [`step4_persistent::app`] in `lib.rs`, so tests
-//! can drive it without a network.
+//! itself (the Express tutorial's `app.js`) is built by [`step4_persistent::app`] in
+//! `lib.rs`, so tests can drive it without a network.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -31,8 +32,13 @@ const CLEANUP_PERIOD: Duration = Duration::from_secs(60);
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Colours only on a terminal: a log piped into a file or another program would be full
+    // of escape codes. `NO_COLOR` (https://no-color.org) turns them off on a terminal too.
+    let colour = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_ansi(colour)
         .init();
 
     // A bad setting is the user's mistake, not a bug: one line that names it, then exit 1.
@@ -74,6 +80,12 @@ async fn main() -> ExitCode {
         }
     };
     match listener.local_addr() {
+        // On loopback the address is given as `localhost`, the name the pages use: a browser
+        // keeps separate cookies for `localhost` and `127.0.0.1`, so opening the other name
+        // would start a new session.
+        Ok(addr) if addr.ip().is_loopback() => {
+            tracing::info!("listening on http://localhost:{}", addr.port())
+        }
         Ok(addr) => tracing::info!("listening on http://{addr}"),
         Err(err) => tracing::warn!("listening, but the address is unknown: {err}"),
     }

@@ -93,7 +93,7 @@ async fn the_cookie_holds_an_id_and_lives_for_the_express_tutorials_hour() {
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(
         !cookie.contains("Secure"),
-        "plain http, as in the seed: {cookie}"
+        "plain http, as in the Express tutorial: {cookie}"
     );
     assert!(
         !cookie.contains("views"),

@@ -1,4 +1,4 @@
-//! Logging in, logging out and the protected page: the seed's `routes/auth.js`.
+//! Logging in, logging out and the protected page: the Express tutorial's `routes/auth.js`.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -13,7 +13,7 @@ use tower_sessions::Session;
 use crate::error::AppError;
 use crate::session_data::{SessionPanel, USER_ID};
 
-/// The seed's dummy user: `{ id: 1, username: 'admin', password: '1234' }`.
+/// The Express tutorial's dummy user: `{ id: 1, username: 'admin', password: '1234' }`.
 struct User {
     id: u32,
     username: &'static str,
@@ -78,7 +78,7 @@ async fn login_form(session: Session) -> Result<LoginPage, AppError> {
     })
 }
 
-/// The fields of `req.body` the seed reads.
+/// The fields of `req.body` the Express tutorial reads.
 #[derive(Deserialize)]
 struct Credentials {
     username: String,
@@ -89,7 +89,7 @@ struct Credentials {
 enum LoginRequest {
     /// From the HTML form (`application/x-www-form-urlencoded`): answered with a page.
     Form(Credentials),
-    /// From an API client (`application/json`, the seed's `express.json()`): answered
+    /// From an API client (`application/json`, the Express tutorial's `express.json()`): answered
     /// with JSON.
     Json(Credentials),
 }
@@ -138,7 +138,7 @@ impl<S: Send + Sync> FromRequest<S> for LoginRequest {
     }
 }
 
-/// `POST /login`: the seed's `app.post('/login', ...)`.
+/// `POST /login`: the Express tutorial's `app.post('/login', ...)`.
 async fn login(session: Session, request: LoginRequest) -> Result<Response, AppError> {
     let (credentials, is_json) = match request {
         LoginRequest::Form(credentials) => (credentials, false),
@@ -146,7 +146,7 @@ async fn login(session: Session, request: LoginRequest) -> Result<Response, AppE
     };
 
     if credentials.username != USER.username || credentials.password != USER.password {
-        // 401, as the seed answers: the credentials did not identify anybody.
+        // 401, as the Express tutorial answers: the credentials did not identify anybody.
         return Ok(if is_json {
             (
                 StatusCode::UNAUTHORIZED,
@@ -182,13 +182,13 @@ async fn login(session: Session, request: LoginRequest) -> Result<Response, AppE
     })
 }
 
-/// The JSON answer to an API client: `{"message": "..."}` with the seed's texts.
+/// The JSON answer to an API client: `{"message": "..."}` with the Express tutorial's texts.
 #[derive(Serialize)]
 struct Message {
     message: &'static str,
 }
 
-/// `GET /dashboard`: the seed's protected route. Only a session that holds a user id
+/// `GET /dashboard`: the Express tutorial's protected route. Only a session that holds a user id
 /// gets in; everybody else gets `401 Unauthorized` and a link to the login form.
 async fn dashboard(session: Session) -> Result<DashboardPage, AppError> {
     let Some(user_id) = session.get::<u32>(USER_ID).await? else {
@@ -200,7 +200,7 @@ async fn dashboard(session: Session) -> Result<DashboardPage, AppError> {
     })
 }
 
-/// `POST /logout`: the seed's `req.session.destroy(...)`.
+/// `POST /logout`: the Express tutorial's `req.session.destroy(...)`.
 async fn logout(session: Session) -> Result<LoggedOutPage, AppError> {
     // `flush` deletes the session from the store, so its id is worthless even to someone
     // who copied the cookie, and empties it in memory. Seeing an empty session that came
@@ -208,7 +208,8 @@ async fn logout(session: Session) -> Result<LoggedOutPage, AppError> {
     // expired (`Max-Age=0`): the browser forgets the id too. Express needs
     // `res.clearCookie()` beside `destroy()` for that second half.
     //
-    // If the store fails, the session is still there: the seed's 500 "Could not log out".
+    // If the store fails, the session is still there: the Express tutorial's 500 "Could not
+    // log out".
     session.flush().await.map_err(AppError::Logout)?;
 
     Ok(LoggedOutPage {

@@ -1,4 +1,5 @@
-//! The routes. Handlers are grouped by topic, one module each, like the seed's `routes/`.
+//! The routes. Handlers are grouped by topic, one module each, like the Express tutorial's
+//! `routes/`.
 
 mod auth;
 mod counter;

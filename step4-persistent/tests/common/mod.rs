@@ -217,7 +217,10 @@ impl Browser {
 /// test reads from the server's "listening on" log line.
 pub struct Server {
     pub child: Child,
+    /// Where to connect: the logged address, with `localhost` as `127.0.0.1`.
     pub addr: String,
+    /// The "listening on" line exactly as the server wrote it.
+    pub log_line: String,
     /// Held only so that the server's database folder lives as long as the server.
     dir: tempfile::TempDir,
 }
@@ -231,7 +234,8 @@ impl Server {
             .env("DATABASE_URL", database_url(&dir))
             .env("PORT", "0")
             .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
+            // Not `NO_COLOR`: the log must come out plain because stdout is a pipe.
+            .env_remove("NO_COLOR")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -239,33 +243,35 @@ impl Server {
             .expect("the binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
+        let (log_line, addr) = loop {
             let line = lines
                 .next()
                 .expect("the server logs where it listens before exiting")
                 .expect("log line is UTF-8");
             if let Some((_, rest)) = line.split_once("listening on http://") {
-                break rest.trim().to_string();
+                // The server listens on IPv4 loopback only; `localhost` may resolve to the
+                // IPv6 `::1` first, which refuses (slowly, on Windows) before IPv4 is tried.
+                let addr = rest.trim().replacen("localhost", "127.0.0.1", 1);
+                break (line, addr);
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        Self { child, addr, dir }
+        Self {
+            child,
+            addr,
+            log_line,
+            dir,
+        }
     }
 
     /// Sends one raw HTTP/1.1 request and returns the whole response as text, so the
     /// test sees exactly what crossed the wire.
     pub fn request(&self, head: &str) -> String {
-        let mut stream = TcpStream::connect(&self.addr).expect("server accepts connections");
-        let request = format!("{head}\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
-        stream
-            .write_all(request.as_bytes())
-            .expect("request is sent");
-        let mut response = String::new();
-        stream
-            .read_to_string(&mut response)
-            .expect("response is read");
-        response
+        self.send_raw(&format!(
+            "{head}\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        ))
     }
 
     /// Sends one raw HTTP/1.1 request with a body.
@@ -289,19 +295,27 @@ impl Server {
         response
     }
 
-    /// Sends SIGTERM, as `kill` or a service manager would, and waits for the exit.
+    /// Stops the server as Ctrl-C or a service manager would, with SIGTERM, and waits for
+    /// it to exit. Windows has no SIGTERM, and a console's Ctrl-C would reach the tests
+    /// too, so there the server is ended outright: only on Unix does a test see the
+    /// graceful shutdown.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -TERM failed");
+        #[cfg(unix)]
+        {
+            use nix::sys::signal::{Signal, kill};
+            use nix::unistd::Pid;
+            let pid = i32::try_from(self.child.id()).expect("a process id fits in pid_t");
+            kill(Pid::from_raw(pid), Signal::SIGTERM).expect("SIGTERM is sent");
+        }
+        #[cfg(not(unix))]
+        self.child.kill().expect("the server is ended");
         self.child.wait().expect("server exits")
     }
 
-    /// Sends SIGKILL, as a crash or `kill -9` would: the server gets no chance to clean up.
+    /// Ends the server at once, as a crash or `kill -9` would: it gets no chance to clean
+    /// up (SIGKILL on Unix, `TerminateProcess` on Windows).
     pub fn crash(mut self) -> std::process::ExitStatus {
-        self.child.kill().expect("the server can be killed");
+        self.child.kill().expect("the server is ended");
         self.child.wait().expect("server exits")
     }
 }
