@@ -13,8 +13,8 @@
 //! what the session layer does on each request.
 //!
 //! This file only reads the configuration, opens the port and serves; the application
-//! itself (the Express tutorial's `app.js`) is built by [`step1_basic::app`] in `lib.rs`, so tests
-//! can drive it without a network.
+//! itself (the Express tutorial's `app.js`) is built by [`step1_basic::app`] in
+//! `lib.rs`, so tests can drive it without a network.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
