@@ -19,8 +19,8 @@ pub struct Config {
     /// Where to listen. Always loopback: a lesson server is not meant to be reachable
     /// from the rest of the network.
     pub addr: SocketAddr,
-    /// The SQLite database that holds the sessions, as a sqlx URL
-    /// (`sqlite://path/to/file.db`).
+    /// The database that holds the sessions, as a sqlx URL: `sqlite://path/to/file.db`
+    /// for one server, `postgres://user:password@host/db` for several sharing it.
     pub database_url: String,
     /// The key that signs session cookies, from `SESSION_SECRET`; `None` means "use the
     /// key generated and kept in the database".
@@ -42,7 +42,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("addr", &self.addr)
-            .field("database_url", &self.database_url)
+            .field("database_url", &without_password(&self.database_url))
             .field(
                 "session_secret",
                 &self.session_secret.as_ref().map(|_| "<redacted>"),
@@ -104,9 +104,11 @@ impl Config {
             var("DATABASE_URL").unwrap_or_else(|| Self::DEFAULT_DATABASE_URL.to_string());
         // sqlx would take a bare word as a file name and create it; insist on the scheme
         // so a typo or a URL for another database is reported, not obeyed.
-        if !database_url.starts_with("sqlite:") {
+        let known = ["sqlite:", "postgres://", "postgresql://"];
+        if !known.iter().any(|scheme| database_url.starts_with(scheme)) {
             return Err(format!(
-                "DATABASE_URL must be a SQLite URL such as sqlite://sessions.db, not {database_url:?}"
+                "DATABASE_URL must be sqlite://FILE or postgres://USER@HOST/DB, not {:?}",
+                without_password(&database_url)
             ));
         }
         let session_secret = var("SESSION_SECRET")
@@ -153,6 +155,27 @@ impl Config {
             touch_after,
             admin_password_hash,
         })
+    }
+}
+
+/// `url` with the password of its `user:password@` part replaced by `***`, for messages
+/// and logs: a PostgreSQL URL often carries the database password.
+pub fn without_password(url: &str) -> String {
+    let Some(start) = url.find("://").map(|at| at + 3) else {
+        return url.to_string();
+    };
+    // The credentials are in the part before the path (`host/db`, or a SQLite file's
+    // `/path`) and end at its last `@`: a password may itself contain an `@`.
+    let host_part = url[start..]
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    let Some(at) = host_part.rfind('@').map(|at| start + at) else {
+        return url.to_string();
+    };
+    match url[start..at].split_once(':') {
+        Some((user, _password)) => format!("{}{user}:***{}", &url[..start], &url[at..]),
+        None => url.to_string(),
     }
 }
 
@@ -259,15 +282,54 @@ mod tests {
     }
 
     #[test]
-    fn a_database_url_for_another_database_is_refused() {
-        let err = Config::from_vars(|name| {
-            (name == "DATABASE_URL").then(|| "postgres://localhost/sessions".to_string())
-        })
-        .expect_err("not SQLite");
+    fn a_postgres_url_is_accepted_in_either_spelling() {
+        for url in [
+            "postgres://app@localhost/sessions",
+            "postgresql://app:hunter2@db.internal:5432/sessions",
+        ] {
+            let config = with(&[("DATABASE_URL", url)]).expect(url);
+            assert_eq!(config.database_url, url);
+        }
+    }
+
+    #[test]
+    fn a_database_url_for_another_database_is_refused_without_its_password() {
+        let err = with(&[("DATABASE_URL", "mysql://app:hunter2@localhost/sessions")])
+            .expect_err("not supported");
+        assert!(err.starts_with("DATABASE_URL must be sqlite://"), "{err}");
+        assert!(err.contains("mysql://app:***@localhost/sessions"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn printing_the_config_hides_the_database_password() {
+        let config =
+            with(&[("DATABASE_URL", "postgres://app:hunter2@db/sessions")]).expect("a valid URL");
+        let printed = format!("{config:?}");
         assert!(
-            err.starts_with("DATABASE_URL must be a SQLite URL"),
-            "{err}"
+            printed.contains("postgres://app:***@db/sessions"),
+            "{printed}"
         );
+        assert!(!printed.contains("hunter2"), "{printed}");
+    }
+
+    #[test]
+    fn passwords_are_hidden_in_urls_and_nothing_else_changes() {
+        for (url, shown) in [
+            (
+                "postgres://app:hunter2@db.internal:5432/sessions",
+                "postgres://app:***@db.internal:5432/sessions",
+            ),
+            // A password with an `@` in it: the last `@` ends it.
+            (
+                "postgres://app:p@ss@db/sessions",
+                "postgres://app:***@db/sessions",
+            ),
+            ("postgres://app@db/sessions", "postgres://app@db/sessions"),
+            ("sqlite:///tmp/a:b@c.db", "sqlite:///tmp/a:b@c.db"),
+        ] {
+            assert_eq!(without_password(url), shown);
+        }
     }
 
     #[test]

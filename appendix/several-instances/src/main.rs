@@ -1,18 +1,24 @@
-//! # Step 5 — sessions hardened
+//! # Appendix — several instances
 //!
-//! The Express tutorial's section 6 ("Best Practices"), done as OWASP asks: a signed
-//! `__Host-` cookie that is `Secure`, `HttpOnly` and `SameSite=Lax`; idle and absolute
-//! timeouts enforced on the server; a new session id at login (no fixation); CSRF tokens
-//! on every form; the password kept only as an argon2id hash; throttled logins; strict
-//! response headers; request logs without secrets. Pages and texts are as in step 4.
+//! The hardened app of step 5, run as several copies behind a load balancer that share
+//! their logins. The sessions live in one PostgreSQL server that every instance reads
+//! and writes; the cookie only carries the session id, so any instance can answer any
+//! request. A login through one instance is a login on all, a logout through any ends it
+//! on all at once, and instances without `SESSION_SECRET` sign with one key kept in the
+//! database. A SQLite file (the default) stays the right store for one machine.
 //!
 //! ```text
-//! cargo run -p appendix-several-instances    # then open http://localhost:3000/login (Chrome or Firefox)
-//! cargo test -p appendix-several-instances
+//! cargo run -p appendix-several-instances    # one instance on SQLite: http://localhost:3000/login
+//! cargo test -p appendix-several-instances   # needs PostgreSQL installed (apt-get install postgresql)
+//!
+//! # two instances sharing a PostgreSQL server you can reach:
+//! DATABASE_URL=postgres://postgres@127.0.0.1/postgres PORT=3001 cargo run -p appendix-several-instances
+//! DATABASE_URL=postgres://postgres@127.0.0.1/postgres PORT=3002 cargo run -p appendix-several-instances
 //! ```
 //!
 //! Settings, all optional (the README explains each): `PORT`, `DATABASE_URL` (default
-//! `appendix/several-instances/sessions.db`), `SESSION_SECRET` (base64, at least 64 random bytes:
+//! `appendix/several-instances/sessions.db`; `postgres://USER:PASSWORD@HOST/DB` for a shared
+//! store), `SESSION_SECRET` (base64, at least 64 random bytes:
 //! `openssl rand -base64 64`), `SESSION_IDLE_TIMEOUT_SECS` (default 1800),
 //! `SESSION_ABSOLUTE_TIMEOUT_SECS` (default 28800), `SESSION_TOUCH_AFTER_SECS` (default
 //! 60), `ADMIN_PASSWORD_HASH` (an argon2id PHC string), `RUST_LOG`.
@@ -47,9 +53,10 @@ async fn main() -> ExitCode {
         }
     };
 
-    // Where session data lives between requests: a SQLite database, opened (and created
-    // if missing) before the port, so a bad `DATABASE_URL` stops the server at once.
-    let store = match store::open(&config.database_url).await {
+    // Where session data lives between requests: a SQLite file, or a PostgreSQL server
+    // that every instance of the app shares, as `DATABASE_URL` says. It is opened before
+    // the port, so a bad `DATABASE_URL` or an unreachable server stops the server at once.
+    let store = match store::open_any(&config.database_url).await {
         Ok(store) => store,
         Err(err) => {
             eprintln!("error: {err}");

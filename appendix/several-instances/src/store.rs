@@ -8,6 +8,12 @@
 //! [`Store`] wraps the crate's store and closes one hole: a save never brings a deleted
 //! session back. Beside the sessions it keeps the key that signs their cookies, when the
 //! environment gives none ([`Store::stored_key`]).
+//!
+//! A SQLite file serves one machine. When several copies of the app run behind a load
+//! balancer, on several machines, they share a PostgreSQL server instead ([`postgres`]);
+//! [`open_any`] opens whichever of the two `DATABASE_URL` names.
+
+pub mod postgres;
 
 use std::fmt;
 use std::str::FromStr;
@@ -230,13 +236,80 @@ impl Store {
     }
 }
 
+/// The session store `DATABASE_URL` names: both keep the same two rules (a save never
+/// brings a session back, a new session never replaces another) and the same stored key.
+#[derive(Clone, Debug)]
+pub enum AnyStore {
+    /// A file: one server, or several processes on one machine.
+    Sqlite(Store),
+    /// A server: any number of instances, on any number of machines.
+    Postgres(postgres::PgStore),
+}
+
+/// Opens the store that `database_url` names: `sqlite:…` or `postgres://…`.
+pub async fn open_any(database_url: &str) -> Result<AnyStore, OpenError> {
+    if database_url.starts_with("sqlite:") {
+        open(database_url).await.map(AnyStore::Sqlite)
+    } else {
+        postgres::open(database_url).await.map(AnyStore::Postgres)
+    }
+}
+
+impl AnyStore {
+    /// The store behind, for the operations both do the same way.
+    fn inner(&self) -> &dyn SessionStore {
+        match self {
+            Self::Sqlite(store) => store,
+            Self::Postgres(store) => store,
+        }
+    }
+
+    /// See [`Store::stored_key`]. With PostgreSQL every instance reads the same key, so a
+    /// cookie signed by one verifies on all of them.
+    pub async fn stored_key(&self) -> Result<Key, sqlx::Error> {
+        match self {
+            Self::Sqlite(store) => store.stored_key().await,
+            Self::Postgres(store) => store.stored_key().await,
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for AnyStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        self.inner().create(record).await
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.inner().save(record).await
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.inner().load(id).await
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.inner().delete(id).await
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for AnyStore {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        match self {
+            Self::Sqlite(store) => store.delete_expired().await,
+            Self::Postgres(store) => store.delete_expired().await,
+        }
+    }
+}
+
 /// Deletes expired sessions every `period`, for as long as the task runs.
 ///
 /// An expired row is already ignored when a session is loaded; deleting it keeps the
 /// table from growing forever (connect-mongo relies on a MongoDB TTL index for the same
 /// job). A failed round is logged and retried at the next tick rather than ending the
 /// task.
-pub async fn delete_expired_every(store: Store, period: Duration) {
+pub async fn delete_expired_every(store: impl ExpiredDeletion, period: Duration) {
     let mut interval = tokio::time::interval(period);
     loop {
         interval.tick().await;

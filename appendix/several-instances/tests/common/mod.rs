@@ -1,5 +1,8 @@
-//! Test helpers: a tiny browser for the in-process app, and a real server process.
+//! Test helpers: a tiny browser for the in-process app, a real server process, and a
+//! throwaway PostgreSQL server ([`postgres`]).
 #![allow(dead_code)] // each test file uses its own subset of these helpers
+
+pub mod postgres;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
