@@ -83,8 +83,9 @@ impl Settings {
 
 /// Builds the whole application: routes plus the session and security layers.
 ///
-/// `store` is where session data lives between requests (`main` passes the store
-/// `DATABASE_URL` names, from [`store::open_any`]). Taking it as an argument lets tests hand in a store of their own.
+/// `store` is where session data lives between requests (`main` passes the store that
+/// `DATABASE_URL` names, from [`store::open_any`]). Taking it as an argument lets tests
+/// hand in a store of their own.
 pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
     // The hardened counterpart of `app.use(session({ ... }))`. Each line is one of the
     // seed's best practices or one OWASP adds.

@@ -1,6 +1,6 @@
 //! # Appendix — several instances
 //!
-//! The hardened app of step 5, run as several copies behind a load balancer that share
+//! The hardened session app, run as several copies behind a load balancer that share
 //! their logins. The sessions live in one PostgreSQL server that every instance reads
 //! and writes; the cookie only carries the session id, so any instance can answer any
 //! request. A login through one instance is a login on all, a logout through any ends it
@@ -17,8 +17,8 @@
 //! ```
 //!
 //! Settings, all optional (the README explains each): `PORT`, `DATABASE_URL` (default
-//! `appendix/several-instances/sessions.db`; `postgres://USER:PASSWORD@HOST/DB` for a shared
-//! store), `SESSION_SECRET` (base64, at least 64 random bytes:
+//! `appendix/several-instances/sessions.db`; `postgres://USER:PASSWORD@HOST/DB` for a
+//! shared store), `SESSION_SECRET` (base64, at least 64 random bytes:
 //! `openssl rand -base64 64`), `SESSION_IDLE_TIMEOUT_SECS` (default 1800),
 //! `SESSION_ABSOLUTE_TIMEOUT_SECS` (default 28800), `SESSION_TOUCH_AFTER_SECS` (default
 //! 60), `ADMIN_PASSWORD_HASH` (an argon2id PHC string), `RUST_LOG`.

@@ -1,6 +1,6 @@
 //! A throwaway PostgreSQL server for the tests: made in a temporary folder, listening on
 //! a free port, stopped and deleted when dropped. Nothing to set up beforehand but the
-//! PostgreSQL programs (`apt-get install postgresql`, `brew install postgresql`).
+//! PostgreSQL programs (`apt-get install postgresql`, `brew install postgresql@17`).
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// What a machine without PostgreSQL is told, in one line.
 const NOT_INSTALLED: &str = "these tests start a PostgreSQL server of their own, and none is installed: \
-     apt-get install postgresql (Debian, Ubuntu) or brew install postgresql (macOS)";
+     apt-get install postgresql (Debian, Ubuntu) or brew install postgresql@17 (macOS)";
 
 pub struct Postgres {
     server: Child,
@@ -106,18 +106,29 @@ impl Drop for Postgres {
     }
 }
 
-/// The folder holding `initdb`, `postgres` and `pg_ctl`: Debian keeps them out of PATH,
-/// in `/usr/lib/postgresql/VERSION/bin` (the newest version wins); elsewhere (Homebrew,
-/// other Linux distributions) they are on PATH.
+/// The folder holding `initdb`, `postgres` and `pg_ctl`. Debian keeps them out of PATH,
+/// in `/usr/lib/postgresql/VERSION/bin`, and Homebrew's versioned formulas may too, in
+/// `HOMEBREW/opt/postgresql@VERSION/bin`: there the newest version wins. Otherwise they
+/// must be on PATH.
 fn programs() -> Option<PathBuf> {
-    let debian = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .map(|version| version.path().join("bin"))
+    let installed = [
+        ("/usr/lib/postgresql", ""),
+        ("/opt/homebrew/opt", "postgresql@"),
+        ("/usr/local/opt", "postgresql@"),
+    ];
+    let newest = installed
+        .iter()
+        .flat_map(|&(parent, prefix)| {
+            std::fs::read_dir(parent)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .filter(move |entry| entry.file_name().to_string_lossy().starts_with(prefix))
+                .map(|entry| entry.path().join("bin"))
+        })
         .filter(|bin| has_programs(bin))
         .max_by_key(|bin| version_of(bin));
-    debian.or_else(|| {
+    newest.or_else(|| {
         let path = std::env::var_os("PATH")?;
         std::env::split_paths(&path).find(|dir| has_programs(dir))
     })
@@ -129,11 +140,20 @@ fn has_programs(dir: &Path) -> bool {
         .all(|program| dir.join(program).is_file() || dir.join(format!("{program}.exe")).is_file())
 }
 
-/// `/usr/lib/postgresql/15/bin` -> 15, so that 15 comes after 9.
+/// `/usr/lib/postgresql/15/bin` or `/opt/homebrew/opt/postgresql@15/bin` -> 15, so that
+/// 15 comes after 9.
 fn version_of(bin: &Path) -> u32 {
     bin.parent()
         .and_then(Path::file_name)
-        .and_then(|name| name.to_str()?.split('.').next()?.parse().ok())
+        .and_then(|name| {
+            name.to_str()?
+                .rsplit('@')
+                .next()?
+                .split('.')
+                .next()?
+                .parse()
+                .ok()
+        })
         .unwrap_or(0)
 }
 
