@@ -56,7 +56,7 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
-    /// The default port, as in the seed's `app.listen(3000)`.
+    /// The default port, as in the Express tutorial's `app.listen(3000)`.
     pub const DEFAULT_PORT: u16 = 3000;
 
     /// The session database when `DATABASE_URL` is not set: `sessions.db` in this crate's
@@ -92,6 +92,7 @@ impl Config {
     /// The error is one line that names the variable and says what it must be.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         // A variable set to nothing counts as not set, as shells make that easy to do.
+        let raw = &var;
         let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
 
         let port = match var("PORT") {
@@ -111,7 +112,10 @@ impl Config {
                 without_password(&database_url)
             ));
         }
-        let session_secret = var("SESSION_SECRET")
+        // The two secrets are the exception: a blank one is an error, not "unset". Taken
+        // as unset, a blank `SESSION_SECRET` would quietly fall back to the key in the
+        // database, and a blank `ADMIN_PASSWORD_HASH` to the demo password `1234`.
+        let session_secret = raw("SESSION_SECRET")
             .map(|value| parse_secret(&value))
             .transpose()?;
         let idle_timeout = seconds(
@@ -142,7 +146,7 @@ impl Config {
                 idle_timeout.as_secs()
             ));
         }
-        let admin_password_hash = var("ADMIN_PASSWORD_HASH")
+        let admin_password_hash = raw("ADMIN_PASSWORD_HASH")
             .map(|hash| check_hash(&hash))
             .transpose()?;
 
@@ -194,9 +198,21 @@ fn parse_secret(value: &str) -> Result<Key, String> {
             bytes.len()
         ));
     }
+    // 64 random bytes hold about 57 different byte values, and fewer than 16 is
+    // practically impossible (a chance far below 1 in 10^50). A key with so few is no
+    // random key: 64 zero bytes, one character repeated, a short word repeated.
+    let distinct = bytes.iter().collect::<std::collections::HashSet<_>>().len();
+    if distinct < MIN_DISTINCT_BYTES {
+        return Err(format!(
+            "SESSION_SECRET is not random: it holds only {distinct} different byte values ({HOW})"
+        ));
+    }
     Key::try_from(bytes.as_slice())
         .map_err(|_| format!("SESSION_SECRET is not a usable key ({HOW})"))
 }
+
+/// The fewest different byte values a key from a random source can plausibly hold.
+const MIN_DISTINCT_BYTES: usize = 16;
 
 /// Reads a number of seconds from 1 up to a year. The upper bound keeps the expiry
 /// arithmetic far from overflow; a session meant to last longer than a year is a mistake.
@@ -212,16 +228,55 @@ fn seconds(value: Option<String>, name: &str) -> Result<Option<Duration>, String
         .transpose()
 }
 
-/// Accepts only an argon2id hash in PHC form (`$argon2id$v=19$m=...`).
+/// OWASP's password storage cheat sheet lists five argon2id settings of equal strength,
+/// as (memory in KiB, passes): less memory must be paid for with more passes. A hash is
+/// strong enough if it has at least the memory and the passes of one of them.
+const OWASP_MINIMUMS: [(u32, u32); 5] = [
+    (47_104, 1),
+    (19_456, 2),
+    (12_288, 3),
+    (9_216, 4),
+    (7_168, 5),
+];
+
+/// The most memory one login may take, in KiB: 256 MiB. Every login runs the hash with
+/// the memory the hash asks for, and as many run at once as the machine has cores, so
+/// this times the cores is what a burst of logins can take. 256 MiB is four times RFC
+/// 9106's memory-constrained choice (64 MiB) and thirteen times OWASP's minimum; a hash
+/// asking for gigabytes would let a handful of login attempts exhaust the server.
+const MAX_MEMORY_KIB: u32 = 256 * 1024;
+
+/// Accepts only an argon2id hash in PHC form (`$argon2id$v=19$m=...`) whose settings
+/// are at least OWASP's minimum and at most [`MAX_MEMORY_KIB`] of memory.
 fn check_hash(hash: &str) -> Result<String, String> {
+    const FORM: &str =
+        "ADMIN_PASSWORD_HASH must be an argon2id hash in PHC form ($argon2id$v=19$m=...)";
     let hash = hash.trim();
-    match PasswordHash::new(hash) {
-        Ok(parsed) if parsed.algorithm == argon2::ARGON2ID_IDENT => Ok(hash.to_string()),
-        _ => Err(
-            "ADMIN_PASSWORD_HASH must be an argon2id hash in PHC form ($argon2id$v=19$m=...)"
-                .to_string(),
-        ),
+    let parsed = PasswordHash::new(hash).map_err(|_| FORM.to_string())?;
+    if parsed.algorithm != argon2::ARGON2ID_IDENT {
+        return Err(FORM.to_string());
     }
+    // Version 0x13 (19) is the current one; 0x10 has a known weakness and a hash
+    // without `v=` is read as 0x10.
+    if parsed.version != Some(19) {
+        return Err("ADMIN_PASSWORD_HASH must be argon2 version 19 (v=19)".to_string());
+    }
+    let params = argon2::Params::try_from(&parsed).map_err(|_| FORM.to_string())?;
+    let (memory, passes) = (params.m_cost(), params.t_cost());
+    if !OWASP_MINIMUMS
+        .iter()
+        .any(|&(m, t)| memory >= m && passes >= t)
+    {
+        return Err(format!(
+            "ADMIN_PASSWORD_HASH is too weak (m={memory},t={passes}): use at least OWASP's m=19456,t=2,p=1"
+        ));
+    }
+    if memory > MAX_MEMORY_KIB {
+        return Err(format!(
+            "ADMIN_PASSWORD_HASH asks for too much memory per login (m={memory} KiB): at most m={MAX_MEMORY_KIB} (256 MiB)"
+        ));
+    }
+    Ok(hash.to_string())
 }
 
 #[cfg(test)]
@@ -376,6 +431,13 @@ mod tests {
         assert!(err.contains("must not be longer"), "{err}");
     }
 
+    /// 64 bytes as a random source would give them (different values, no pattern).
+    fn random_bytes() -> Vec<u8> {
+        (0..64u8)
+            .map(|n| n.wrapping_mul(97).wrapping_add(13))
+            .collect()
+    }
+
     #[test]
     fn the_touch_interval_defaults_to_a_minute_or_half_a_short_idle_timeout() {
         let default = with(&[]).expect("the defaults are valid");
@@ -399,7 +461,7 @@ mod tests {
 
     #[test]
     fn a_64_byte_base64_secret_is_accepted() {
-        let secret = STANDARD.encode([7u8; 64]);
+        let secret = STANDARD.encode(random_bytes());
         let config = with(&[("SESSION_SECRET", &secret)]).expect("64 bytes is enough");
         assert!(config.session_secret.is_some());
     }
@@ -434,5 +496,80 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn a_blank_secret_is_refused_not_taken_as_unset() {
+        for name in ["SESSION_SECRET", "ADMIN_PASSWORD_HASH"] {
+            for blank in ["", "   ", "\n"] {
+                let err = with(&[(name, blank)]).expect_err("blank");
+                assert!(err.starts_with(name), "{err}");
+                assert!(!err.contains('\n'), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_without_randomness_is_refused() {
+        let pattern: Vec<u8> = b"abcd".repeat(16);
+        for bytes in [vec![0u8; 64], vec![7u8; 64], pattern] {
+            let err =
+                with(&[("SESSION_SECRET", &STANDARD.encode(&bytes))]).expect_err("no randomness");
+            assert!(err.starts_with("SESSION_SECRET is not random"), "{err}");
+        }
+    }
+
+    /// A syntactically valid argon2 PHC string with the given algorithm and settings.
+    fn phc(algorithm: &str, settings: &str) -> String {
+        format!(
+            "${algorithm}${settings}$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+        )
+    }
+
+    #[test]
+    fn a_hash_below_owasps_minimum_is_refused() {
+        for settings in [
+            "v=19$m=8,t=1,p=1",
+            "v=19$m=19456,t=1,p=1",
+            "v=19$m=12288,t=2,p=1",
+        ] {
+            let err =
+                with(&[("ADMIN_PASSWORD_HASH", &phc("argon2id", settings))]).expect_err(settings);
+            assert!(err.starts_with("ADMIN_PASSWORD_HASH is too weak"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_hash_of_an_old_argon2_version_is_refused() {
+        for settings in ["v=16$m=19456,t=2,p=1", "m=19456,t=2,p=1"] {
+            let err =
+                with(&[("ADMIN_PASSWORD_HASH", &phc("argon2id", settings))]).expect_err(settings);
+            assert!(err.contains("version 19"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_hash_that_takes_gigabytes_per_login_is_refused() {
+        let hash = phc("argon2id", "v=19$m=4194304,t=1,p=1");
+        let err = with(&[("ADMIN_PASSWORD_HASH", &hash)]).expect_err("4 GiB");
+        assert!(err.contains("too much memory"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn owasps_equivalent_settings_and_the_demo_hash_are_accepted() {
+        for settings in [
+            "v=19$m=19456,t=2,p=1",
+            "v=19$m=47104,t=1,p=1",
+            "v=19$m=7168,t=5,p=1",
+            "v=19$m=262144,t=3,p=4",
+        ] {
+            let hash = phc("argon2id", settings);
+            assert_eq!(
+                with(&[("ADMIN_PASSWORD_HASH", &hash)]).map(|c| c.admin_password_hash),
+                Ok(Some(hash))
+            );
+        }
+        assert!(with(&[("ADMIN_PASSWORD_HASH", crate::DEMO_PASSWORD_HASH)]).is_ok());
     }
 }

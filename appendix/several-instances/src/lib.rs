@@ -1,12 +1,13 @@
 //! The application, built apart from `main` so tests can drive it without a network.
 //!
-//! This file plays the part of the seed's `app.js`: it configures the session middleware
-//! and the security layers around the routes. The handlers live in [`routes`]; each
-//! protection has its own module: [`csrf`], [`throttle`], the timeouts in
+//! This file plays the part of the Express tutorial's `app.js`: it configures the session
+//! middleware and the security layers around the routes. The handlers live in
+//! [`routes`]; each protection has its own module: [`csrf`], [`throttle`], the timeouts in
 //! `session_data`, the store's no-resurrection rule in [`store`].
 
 mod config;
 pub mod csrf;
+mod db_file;
 mod error;
 mod routes;
 mod session_data;
@@ -24,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
-use tower_sessions::cookie::{Key, SameSite};
+use tower_sessions::cookie::{Cookie, Key, SameSite};
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 use tracing::Level;
 
@@ -88,7 +89,7 @@ impl Settings {
 /// hand in a store of their own.
 pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
     // The hardened counterpart of `app.use(session({ ... }))`. Each line is one of the
-    // seed's best practices or one OWASP adds.
+    // Express tutorial's best practices or one OWASP adds.
     let sessions = SessionManagerLayer::new(store)
         .with_name(COOKIE_NAME)
         // `cookie.secure: true`: the cookie only travels over HTTPS, so nobody on the
@@ -118,6 +119,7 @@ pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
             password_hash: settings.admin_password_hash,
         }),
         throttle: throttle::Throttle::new(settings.throttle),
+        hashing: Arc::new(tokio::sync::Semaphore::new(routes::hashing_slots())),
     };
 
     // Layers run outside in: the last one added sees the request first.
@@ -128,7 +130,12 @@ pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
             session_data::enforce_timeouts,
         ))
         .layer(sessions)
+        .layer(map_response(secure_cookie_removal))
         .layer(map_response(explain_save_failure))
+        // The stylesheet joins outside the session, timeout and CSRF layers: it is the
+        // same for everybody, so it never loads a session, never sets a cookie (a cached
+        // copy must not carry anybody's session id) and is served even when the store is down.
+        .merge(routes::assets())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT));
     with_security_headers(router)
@@ -143,7 +150,12 @@ pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
 
 /// Response headers that tell the browser to be strict with our pages.
 fn with_security_headers(router: Router) -> Router {
-    const HEADERS: [(HeaderName, &str); 4] = [
+    // Not sent: `Strict-Transport-Security` (HSTS), which helmet sends. Browsers ignore
+    // it over plain HTTP, and this server speaks nothing else: it takes effect only
+    // through the TLS proxy in front, for that proxy's domain and, with
+    // `includeSubDomains`, every site under it, for a year or more. That is a promise
+    // about the whole domain; the proxy that serves the domain makes it.
+    const HEADERS: [(HeaderName, &str); 6] = [
         // Only our own stylesheet may load; no scripts at all, no framing, and forms may
         // only post back here. An injected `<script>` would not run.
         (
@@ -159,6 +171,21 @@ fn with_security_headers(router: Router) -> Router {
         (header::REFERRER_POLICY, "same-origin"),
         // No framing, for browsers that predate `frame-ancestors` (clickjacking).
         (header::X_FRAME_OPTIONS, "DENY"),
+        // A page of another site that opened ours (a link with `target=_blank`, a popup)
+        // gets no handle on our window, and ours none on it: no tab-nabbing, no
+        // counting frames or reading navigation through the handle. Nothing here needs
+        // a popup talking back.
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+        // Other sites cannot load our pages or stylesheet as an image, script or style
+        // of theirs, so no response of ours lands in another site's process where a
+        // side channel (Spectre) could read it. Only our own pages use our files.
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ),
     ];
     let router = HEADERS.into_iter().fold(router, |router, (name, value)| {
         router.layer(SetResponseHeaderLayer::overriding(
@@ -173,6 +200,37 @@ fn with_security_headers(router: Router) -> Router {
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     ))
+}
+
+/// tower-sessions deletes the cookie (at logout, at the absolute timeout, for a cookie
+/// whose session is gone) with `__Host-session=; Path=/; Max-Age=0`, without `Secure`.
+/// Browsers refuse every `__Host-` cookie that is not `Secure`, this deleting one
+/// included, and would keep the old cookie. This gives our cookie's removal the
+/// attributes the cookie was set with, so the browser obeys it.
+async fn secure_cookie_removal(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|value| {
+            let parsed = value.to_str().ok().and_then(|v| Cookie::parse(v).ok());
+            match parsed {
+                Some(mut cookie) if cookie.name() == COOKIE_NAME => {
+                    cookie.set_secure(true);
+                    cookie.set_http_only(true);
+                    cookie.set_same_site(SameSite::Lax);
+                    cookie.set_path("/");
+                    HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| value.clone())
+                }
+                _ => value.clone(),
+            }
+        })
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// The session layer saves the session after the handler has answered. If the store

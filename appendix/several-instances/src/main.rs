@@ -24,9 +24,10 @@
 //! 60), `ADMIN_PASSWORD_HASH` (an argon2id PHC string), `RUST_LOG`.
 //!
 //! This file only reads the configuration, opens the database and the port and serves; the application
-//! itself (the seed's `app.js`) is built by [`appendix_several_instances::app`] in `lib.rs`, so tests
-//! can drive it without a network.
+//! itself (the Express tutorial's `app.js`) is built by [`appendix_several_instances::app`] in
+//! `lib.rs`, so tests can drive it without a network.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -40,8 +41,13 @@ const CLEANUP_PERIOD: Duration = Duration::from_secs(60);
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Colours only on a terminal: a log piped into a file or another program would be full
+    // of escape codes. `NO_COLOR` (https://no-color.org) turns them off on a terminal too.
+    let colour = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_ansi(colour)
         .init();
 
     // A bad setting is the user's mistake, not a bug: one line that names it, then exit 1.
@@ -122,6 +128,12 @@ async fn main() -> ExitCode {
         }
     };
     match listener.local_addr() {
+        // On loopback the address is given as `localhost`, the name the pages use: a browser
+        // keeps separate cookies for `localhost` and `127.0.0.1`, so opening the other name
+        // would start a new session.
+        Ok(addr) if addr.ip().is_loopback() => {
+            tracing::info!("listening on http://localhost:{}", addr.port())
+        }
         Ok(addr) => tracing::info!("listening on http://{addr}"),
         Err(err) => tracing::warn!("listening, but the address is unknown: {err}"),
     }

@@ -15,11 +15,11 @@ use tower_sessions::{Expiry, Session};
 use crate::csrf;
 use crate::error::AppError;
 
-/// The visit counter: `req.session.views` in the seed.
+/// The visit counter: `req.session.views` in the Express tutorial.
 pub const VIEWS: &str = "views";
 
-/// The logged-in user's id: `req.session.userId` in the seed. Only the id goes in the
-/// session, never the password or the whole user record: the seed's "avoid storing
+/// The logged-in user's id: `req.session.userId` in the Express tutorial. Only the id goes in the
+/// session, never the password or the whole user record: the Express tutorial's "avoid storing
 /// sensitive info directly in session".
 pub const USER_ID: &str = "user_id";
 

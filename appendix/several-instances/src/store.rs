@@ -1,6 +1,6 @@
 //! The session store: a SQLite database, so sessions outlive the server process.
 //!
-//! This is the Rust side of the seed's `store: MongoStore.create({ mongoUrl })`.
+//! This is the Rust side of the Express tutorial's `store: MongoStore.create({ mongoUrl })`.
 //! tower-sessions-sqlx-store keeps one row per session in a table `tower_sessions`:
 //! `id` (the id the cookie carries), `data` (the session's key → value map, in
 //! MessagePack) and `expiry_date` (when the row stops counting).
@@ -68,6 +68,7 @@ pub async fn open(database_url: &str) -> Result<Store, OpenError> {
         url: database_url.to_string(),
         source,
     };
+    crate::db_file::restrict_to_owner(database_url).map_err(fail)?;
 
     let options = SqliteConnectOptions::from_str(database_url)
         .map_err(fail)?
@@ -104,15 +105,11 @@ pub async fn open(database_url: &str) -> Result<Store, OpenError> {
     .await
     .map_err(fail)?;
 
-    // SQLite quietly opens a file it may not write to read-only; take the write lock
-    // once so that such a database is refused here and not at a user's first login.
-    let mut conn = pool.acquire().await.map_err(fail)?;
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *conn)
-        .await
-        .map_err(fail)?;
-    sqlx::query("ROLLBACK")
-        .execute(&mut *conn)
+    // SQLite quietly opens a file it may not write to read-only, and on such a file even
+    // `BEGIN IMMEDIATE` only starts a read. One statement that writes, though it deletes
+    // nothing, makes such a database fail here, at start-up, and not at a user's first login.
+    sqlx::query("DELETE FROM tower_sessions WHERE 0")
+        .execute(&pool)
         .await
         .map_err(fail)?;
 

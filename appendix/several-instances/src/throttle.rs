@@ -24,8 +24,10 @@
 //! Logins for one username are checked one at a time (they queue on a lock), so fifty
 //! simultaneous guesses cannot all slip past the check before the first failure is
 //! counted, while fifty students logging in to the shared demo account at once simply
-//! wait a moment each. Counters are forgotten after a quiet period and the maps have a
-//! fixed maximum size, so the state cannot grow without bound.
+//! wait a moment each. Logins from one address for different usernames run side by
+//! side, so each counts against the address's allowance from the moment it starts.
+//! Counters are forgotten after a quiet period (longer than the longest back-off) and the
+//! maps have a fixed maximum size, so the state cannot grow without bound.
 
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
@@ -51,7 +53,9 @@ pub struct Limits {
     pub first_delay: Duration,
     /// The longest back-off.
     pub max_delay: Duration,
-    /// A counter with no failure for this long is forgotten.
+    /// A counter with no failure for this long is forgotten. Longer than `max_delay`,
+    /// so a guesser who waits out each lock finds the back-off where it was, doubling
+    /// further, instead of starting again from the first delay.
     pub forget_after: Duration,
     /// The most usernames, and the most addresses, tracked at once.
     pub max_entries: usize,
@@ -64,7 +68,7 @@ impl Default for Limits {
             address_failures: 100,
             first_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(15 * 60),
-            forget_after: Duration::from_secs(15 * 60),
+            forget_after: Duration::from_secs(60 * 60),
             max_entries: 10_000,
         }
     }
@@ -90,6 +94,9 @@ pub struct Throttle {
 struct State {
     accounts: HashMap<String, Counter>,
     addresses: HashMap<IpAddr, Counter>,
+    /// Attempts from each address whose password is being checked right now. Only
+    /// addresses that have one are in the map.
+    pending: HashMap<IpAddr, u32>,
 }
 
 /// A login attempt in progress. It holds its username's place in the queue until it
@@ -121,26 +128,28 @@ impl Throttle {
         address: Option<IpAddr>,
     ) -> Result<Attempt, Duration> {
         let account = account_key(username);
-        let mut hasher = DefaultHasher::new();
-        account.hash(&mut hasher);
-        let queue = Arc::clone(&self.queues[(hasher.finish() % QUEUES as u64) as usize]);
+        let queue = Arc::clone(&self.queues[queue_of(&account)]);
         let turn = queue.lock_owned().await;
 
         let now = Instant::now();
         // A panic elsewhere while holding the lock leaves plain counters behind, which
         // are still good to use.
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let wait = [
             state.accounts.get(&account).and_then(|c| remaining(c, now)),
             address
                 .and_then(|ip| state.addresses.get(&ip))
                 .and_then(|c| remaining(c, now)),
+            address.and_then(|ip| self.pending_wait(&state, ip, now)),
         ]
         .into_iter()
         .flatten()
         .max();
         if let Some(wait) = wait {
             return Err(wait);
+        }
+        if let Some(ip) = address {
+            *state.pending.entry(ip).or_default() += 1;
         }
         Ok(Attempt {
             throttle: self.clone(),
@@ -151,23 +160,62 @@ impl Throttle {
         })
     }
 
-    /// Counts a failed attempt.
-    fn failed(&self, account: &str, address: Option<IpAddr>) {
+    /// The wait for a new attempt from `ip` while others from it are being checked.
+    ///
+    /// Attempts from one address for different usernames do not queue behind one
+    /// another, so without this forty simultaneous guesses would all pass the check in
+    /// [`Throttle::begin`] before the first failure is counted, and overshoot the
+    /// address's allowance. Here the attempts in progress count as failures until they
+    /// end: if they would all fail and lock the address, a further attempt is refused
+    /// now, with the back-off that lock would have.
+    fn pending_wait(&self, state: &State, ip: IpAddr, now: Instant) -> Option<Duration> {
+        let pending = *state.pending.get(&ip)?;
+        let failures = state
+            .addresses
+            .get(&ip)
+            .filter(|c| now.duration_since(c.last_failure) <= self.limits.forget_after)
+            .map_or(0, |c| c.failures);
+        let allowed = self.limits.address_failures;
+        let if_all_fail = failures.saturating_add(pending);
+        (if_all_fail >= allowed).then(|| self.back_off(if_all_fail, allowed))
+    }
+
+    /// Ends an attempt from `address`, counting a failure if it `failed`.
+    fn end(&self, account: &str, address: Option<IpAddr>, failed: bool) {
         let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let State {
             accounts,
             addresses,
+            pending,
         } = &mut *state;
-        self.count(
-            accounts,
-            account.to_string(),
-            self.limits.account_failures,
-            now,
-        );
-        if let Some(ip) = address {
-            self.count(addresses, ip, self.limits.address_failures, now);
+        if failed {
+            self.count(
+                accounts,
+                account.to_string(),
+                self.limits.account_failures,
+                now,
+            );
         }
+        if let Some(ip) = address {
+            if failed {
+                self.count(addresses, ip, self.limits.address_failures, now);
+            }
+            if let Some(count) = pending.get_mut(&ip) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    pending.remove(&ip);
+                }
+            }
+        }
+    }
+
+    /// The lock after `failures` failures where `allowed` are allowed: 1 s, 2 s, 4 s, ...
+    /// up to the maximum.
+    fn back_off(&self, failures: u32, allowed: u32) -> Duration {
+        let doublings = failures.saturating_sub(allowed).min(20);
+        let delay = self.limits.first_delay.saturating_mul(1 << doublings);
+        delay.min(self.limits.max_delay)
     }
 
     /// Adds one failure to `key`'s counter, locking it once past `allowed` failures.
@@ -192,10 +240,7 @@ impl Throttle {
         counter.failures = counter.failures.saturating_add(1);
         counter.last_failure = now;
         if counter.failures >= allowed {
-            // 1 s, 2 s, 4 s, ... up to the maximum.
-            let doublings = (counter.failures - allowed).min(20);
-            let delay = self.limits.first_delay.saturating_mul(1 << doublings);
-            counter.locked_until = Some(now + delay.min(self.limits.max_delay));
+            counter.locked_until = Some(now + self.back_off(counter.failures, allowed));
         }
     }
 
@@ -235,10 +280,16 @@ impl Attempt {
 
 impl Drop for Attempt {
     fn drop(&mut self) {
-        if !self.succeeded {
-            self.throttle.failed(&self.account, self.address);
-        }
+        self.throttle
+            .end(&self.account, self.address, !self.succeeded);
     }
+}
+
+/// The queue an account's logins wait in.
+fn queue_of(account: &str) -> usize {
+    let mut hasher = DefaultHasher::new();
+    account.hash(&mut hasher);
+    (hasher.finish() % QUEUES as u64) as usize
 }
 
 /// The time left on a counter's lock, if it is locked.
@@ -344,6 +395,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn simultaneous_guesses_from_one_address_count_before_they_end() {
+        let throttle = small();
+        let ip = Some(IpAddr::from([10, 0, 0, 3]));
+        // Six usernames in six different queues, so none waits for another's turn.
+        let mut queues = std::collections::HashSet::new();
+        let names: Vec<String> = (0..)
+            .map(|n| format!("user{n}"))
+            .filter(|name| queues.insert(queue_of(name)))
+            .take(6)
+            .collect();
+        let mut in_progress = Vec::new();
+        for name in &names[..5] {
+            in_progress.push(
+                throttle
+                    .begin(name, ip)
+                    .await
+                    .expect("within the allowance"),
+            );
+        }
+
+        let sixth = throttle.begin(&names[5], ip).await;
+        let elsewhere = throttle
+            .begin(&names[5], Some(IpAddr::from([10, 0, 0, 4])))
+            .await;
+
+        assert!(
+            sixth.is_err(),
+            "five are being checked, the allowance is five"
+        );
+        assert!(elsewhere.is_ok(), "another address is not affected");
+        drop(elsewhere);
+        // The five succeed: their address is free again.
+        in_progress.into_iter().for_each(Attempt::succeeded);
+        assert!(throttle.begin(&names[5], ip).await.is_ok());
+    }
+
+    #[tokio::test]
     async fn the_maps_never_grow_past_their_maximum() {
         let throttle = small();
         for n in 0..1000u32 {
@@ -354,6 +442,27 @@ mod tests {
         }
         let state = throttle.state.lock().expect("not poisoned");
         assert!(state.accounts.len() <= 4 && state.addresses.len() <= 4);
+    }
+
+    #[test]
+    fn the_back_off_keeps_growing_for_a_guesser_who_waits_out_each_lock() {
+        let limits = Limits::default();
+        let throttle = Throttle::new(limits.clone());
+        let mut accounts = HashMap::new();
+        let mut now = Instant::now();
+        let mut locks = Vec::new();
+        for _ in 0..20 {
+            throttle.count(&mut accounts, "admin", limits.account_failures, now);
+            let lock = accounts["admin"]
+                .locked_until
+                .map_or(Duration::ZERO, |until| until - now);
+            locks.push(lock);
+            // The guesser waits for the lock to end, then guesses again.
+            now += lock + Duration::from_secs(1);
+        }
+
+        assert!(locks.windows(2).all(|w| w[0] <= w[1]), "{locks:?}");
+        assert_eq!(locks.last(), Some(&limits.max_delay), "{locks:?}");
     }
 
     #[test]

@@ -184,3 +184,29 @@ async fn json_details_are_escaped_in_the_error_page() {
     assert!(page.status.is_client_error());
     assert!(!page.body.contains("<b>"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn a_login_of_the_wrong_shape_is_explained_without_naming_the_servers_types() {
+    let mut browser = Browser::new(&app().await);
+    let pages = [
+        browser.post_form("/login", "username=admin").await,
+        browser
+            .post_json("/login", r#"{"username": 1, "password": []}"#)
+            .await,
+        browser
+            .post_json("/login", r#"{"username": "admin"}"#)
+            .await,
+    ];
+
+    for page in pages {
+        assert_eq!(page.status, 422);
+        assert!(
+            page.body.contains("needs a username and a password"),
+            "{}",
+            page.body
+        );
+        for internal in ["Credentials", "struct", "missing field", "invalid type"] {
+            assert!(!page.body.contains(internal), "{internal}: {}", page.body);
+        }
+    }
+}

@@ -124,8 +124,13 @@ async fn instances_started_at_the_same_moment_all_start_and_sign_with_one_stored
 fn instances_with_different_secrets_do_not_accept_each_others_cookies() {
     use base64::Engine;
     let postgres = Postgres::start();
-    let secret = |byte: u8| base64::engine::general_purpose::STANDARD.encode([byte; 64]);
-    let (first, second) = (secret(1), secret(2));
+    // Two different random keys (a key without randomness is refused at start-up).
+    let secret = || {
+        let mut bytes = [0u8; 64];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let (first, second) = (secret(), secret());
     let start = |secret: &str| {
         Server::start(&[
             ("DATABASE_URL", &postgres.url()),

@@ -20,6 +20,22 @@ fn the_binary_serves_the_counter_and_remembers_the_browser() {
 }
 
 #[test]
+fn the_log_gives_the_address_as_localhost_without_colour_codes() {
+    let server = Server::start(&[]);
+
+    // `localhost`, the name the pages use: a browser keeps separate cookies for it and for
+    // `127.0.0.1`. And stdout is a pipe here, where colour codes would be noise.
+    assert!(
+        server.log_line.contains("listening on http://localhost:"),
+        "{:?}",
+        server.log_line
+    );
+    assert!(!server.log_line.contains('\u{1b}'), "{:?}", server.log_line);
+}
+
+// Unix only: Windows has no SIGTERM to send (see `Server::terminate`).
+#[cfg(unix)]
+#[test]
 fn sigterm_shuts_the_server_down_cleanly() {
     let server = Server::start(&[]);
 

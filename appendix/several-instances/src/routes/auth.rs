@@ -1,4 +1,4 @@
-//! Logging in, logging out and the protected page: the seed's `routes/auth.js`.
+//! Logging in, logging out and the protected page: the Express tutorial's `routes/auth.js`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 use tower_sessions::Session;
 
 use crate::csrf;
@@ -20,8 +21,8 @@ use crate::error::AppError;
 use crate::session_data::{self, SessionPanel, USER_ID};
 use crate::throttle::Throttle;
 
-/// The seed's dummy user, `{ id: 1, username: 'admin' }`, whose password is known to the
-/// server only as an argon2id hash.
+/// The Express tutorial's dummy user, `{ id: 1, username: 'admin' }`, whose password is
+/// known to the server only as an argon2id hash.
 pub struct User {
     pub id: u32,
     pub username: String,
@@ -37,6 +38,16 @@ pub struct User {
 pub struct Auth {
     pub user: Arc<User>,
     pub throttle: Throttle,
+    /// One permit per password check allowed to run at once; see [`hashing_slots`].
+    pub hashing: Arc<Semaphore>,
+}
+
+/// How many password checks may run at once: one per core. Each takes a core and 19 MiB
+/// for tens of milliseconds; a burst of logins running all at once would finish no
+/// sooner, only take 19 MiB each (a thousand logins, 19 GiB). Further logins wait their
+/// turn, in order.
+pub fn hashing_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// The routes of this module.
@@ -95,7 +106,7 @@ async fn login_form(session: Session) -> Result<LoginPage, AppError> {
     })
 }
 
-/// The fields of `req.body` the seed reads.
+/// The fields of `req.body` the Express tutorial reads.
 #[derive(Deserialize)]
 struct Credentials {
     username: String,
@@ -106,7 +117,7 @@ struct Credentials {
 enum LoginRequest {
     /// From the HTML form (`application/x-www-form-urlencoded`): answered with a page.
     Form(Credentials),
-    /// From an API client (`application/json`, the seed's `express.json()`): answered
+    /// From an API client (`application/json`, the Express tutorial's `express.json()`): answered
     /// with JSON.
     Json(Credentials),
 }
@@ -127,22 +138,14 @@ impl<S: Send + Sync> FromRequest<S> for LoginRequest {
         let media_type = content_type.split(';').next().unwrap_or_default().trim();
 
         if media_type.eq_ignore_ascii_case("application/json") {
-            let Json(credentials) =
-                Json::from_request(req, state)
-                    .await
-                    .map_err(|rejection| AppError::BadRequest {
-                        status: rejection.status(),
-                        detail: rejection.body_text(),
-                    })?;
+            let Json(credentials) = Json::from_request(req, state)
+                .await
+                .map_err(|rejection| bad_login(rejection.status()))?;
             Ok(Self::Json(credentials))
         } else if media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-            let Form(credentials) =
-                Form::from_request(req, state)
-                    .await
-                    .map_err(|rejection| AppError::BadRequest {
-                        status: rejection.status(),
-                        detail: rejection.body_text(),
-                    })?;
+            let Form(credentials) = Form::from_request(req, state)
+                .await
+                .map_err(|rejection| bad_login(rejection.status()))?;
             Ok(Self::Form(credentials))
         } else {
             Err(AppError::BadRequest {
@@ -152,6 +155,24 @@ impl<S: Send + Sync> FromRequest<S> for LoginRequest {
                     .to_string(),
             })
         }
+    }
+}
+
+/// A login body that could not be used, explained in words. The parser's own message
+/// is not shown: it names the server's types and fields ("expected struct
+/// Credentials"), which tells a visitor nothing useful and a prober how the server is
+/// built.
+fn bad_login(status: StatusCode) -> AppError {
+    let detail = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "The login is larger than the server accepts.",
+        StatusCode::BAD_REQUEST => {
+            "The login could not be read: it is not well-formed, or did not arrive whole."
+        }
+        _ => "The login needs a username and a password, both as text.",
+    };
+    AppError::BadRequest {
+        status,
+        detail: detail.to_string(),
     }
 }
 
@@ -171,7 +192,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// `POST /login`: the seed's `app.post('/login', ...)`, hardened.
+/// `POST /login`: the Express tutorial's `app.post('/login', ...)`, hardened.
 async fn login(
     State(auth): State<Auth>,
     ClientAddr(addr): ClientAddr,
@@ -194,14 +215,20 @@ async fn login(
 
     let Some(user_id) = check(
         &auth.user,
+        &auth.hashing,
         credentials.username.clone(),
         credentials.password,
     )
     .await
     else {
         // One message and one status for "no such user" and "wrong password", so the
-        // answer does not tell a guesser which usernames exist.
-        tracing::info!("failed login");
+        // answer does not tell a guesser which usernames exist. The log says who tried
+        // from where, for whoever watches for attacks: the username as typed (cut short,
+        // and quoted, so a username with line breaks cannot forge log lines), never the
+        // password or the session id.
+        let username: String = credentials.username.chars().take(64).collect();
+        let address = addr.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        tracing::info!(username = ?username, %address, "failed login");
         return Ok(if is_json {
             (
                 StatusCode::UNAUTHORIZED,
@@ -229,7 +256,7 @@ async fn login(
     session.cycle_id().await?;
     session_data::start(&session).await?;
     csrf::rotate(&session).await?;
-    // Only the user's id goes in: the seed's "avoid storing sensitive info in session".
+    // Only the user's id goes in: the Express tutorial's "avoid storing sensitive info in session".
     session.insert(USER_ID, user_id).await?;
     tracing::info!(user_id, "logged in");
 
@@ -252,11 +279,17 @@ async fn login(
 /// password is checked against the real user's hash and the answer thrown away. A quick
 /// "no such user" would let a guesser find valid usernames by timing the answers.
 /// argon2 is deliberately slow (tens of milliseconds and 19 MiB of memory), so it runs
-/// on a blocking thread, not on the threads that serve other requests.
-async fn check(user: &Arc<User>, username: String, password: String) -> Option<u32> {
+/// on a blocking thread, not on the threads that serve other requests, and only as many
+/// at once as `hashing` has permits.
+async fn check(
+    user: &Arc<User>,
+    hashing: &Arc<Semaphore>,
+    username: String,
+    password: String,
+) -> Option<u32> {
     let known = username == user.username;
     let user = Arc::clone(user);
-    let verified = tokio::task::spawn_blocking(move || {
+    let verified = run_limited(hashing, move || {
         let hash = PasswordHash::new(&user.password_hash).ok()?;
         // The whole password is hashed, however long: nothing is cut at 72 bytes as
         // with bcrypt. The body limit keeps "however long" reasonable.
@@ -276,13 +309,36 @@ async fn check(user: &Arc<User>, username: String, password: String) -> Option<u
     }
 }
 
-/// The JSON answer to an API client: `{"message": "..."}` with the seed's texts.
+/// Runs `work` on a blocking thread once one of `slots`' permits is free.
+///
+/// The permit moves into the blocking thread and is given back when `work` ends. Held
+/// by the request instead, it would come back as soon as a visitor who gave up closed
+/// the connection, while the hash ran on: a flood of abandoned logins could then run
+/// any number of hashes at once.
+async fn run_limited<T: Send + 'static>(
+    slots: &Arc<Semaphore>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let permit = Arc::clone(slots)
+        .acquire_owned()
+        .await
+        .map_err(|err| err.to_string())?;
+    tokio::task::spawn_blocking(move || {
+        let result = work();
+        drop(permit);
+        result
+    })
+    .await
+    .map_err(|err| err.to_string())
+}
+
+/// The JSON answer to an API client: `{"message": "..."}` with the Express tutorial's texts.
 #[derive(Serialize)]
 struct Message {
     message: &'static str,
 }
 
-/// `GET /dashboard`: the seed's protected route. Only a session that holds a user id
+/// `GET /dashboard`: the Express tutorial's protected route. Only a session that holds a user id
 /// gets in; everybody else gets `401 Unauthorized` and a link to the login form.
 async fn dashboard(session: Session) -> Result<DashboardPage, AppError> {
     let Some(user_id) = session.get::<u32>(USER_ID).await? else {
@@ -295,7 +351,7 @@ async fn dashboard(session: Session) -> Result<DashboardPage, AppError> {
     })
 }
 
-/// `POST /logout`: the seed's `req.session.destroy(...)`.
+/// `POST /logout`: the Express tutorial's `req.session.destroy(...)`.
 async fn logout(session: Session) -> Result<LoggedOutPage, AppError> {
     // `flush` deletes the session from the store, so its id is worthless even to someone
     // who copied the cookie, and empties it in memory. Seeing an empty session that came
@@ -303,11 +359,72 @@ async fn logout(session: Session) -> Result<LoggedOutPage, AppError> {
     // expired (`Max-Age=0`): the browser forgets the id too. Express needs
     // `res.clearCookie()` beside `destroy()` for that second half.
     //
-    // If the store fails, the session is still there: the seed's 500 "Could not log out".
+    // If the store fails, the session is still there: the Express tutorial's 500 "Could not
+    // log out".
     session.flush().await.map_err(AppError::Logout)?;
     tracing::info!("logged out");
 
     Ok(LoggedOutPage {
         panel: SessionPanel::read(&session).await?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Condvar, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// What the blocking work of the test sees: how many run now, and the most at once.
+    #[derive(Default)]
+    struct Running {
+        now: usize,
+        most: usize,
+        /// Set by the test to let every piece of work finish.
+        open: bool,
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_hashes_run_at_once_than_there_are_slots() {
+        let slots = Arc::new(Semaphore::new(2));
+        let running = Arc::new((Mutex::new(Running::default()), Condvar::new()));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..6 {
+            let (slots, running) = (Arc::clone(&slots), Arc::clone(&running));
+            tasks.spawn(async move {
+                run_limited(&slots, move || {
+                    let (state, changed) = &*running;
+                    let mut state = state.lock().expect("not poisoned");
+                    state.now += 1;
+                    state.most = state.most.max(state.now);
+                    changed.notify_all();
+                    // Stand-in for a long hash: hold the slot until the test says so.
+                    while !state.open {
+                        state = changed.wait(state).expect("not poisoned");
+                    }
+                    state.now -= 1;
+                })
+                .await
+            });
+        }
+
+        // Wait until two run, then give the other four every chance to start too.
+        let (state, changed) = &*running;
+        {
+            let mut guard = state.lock().expect("not poisoned");
+            while guard.now < 2 {
+                guard = changed.wait(guard).expect("not poisoned");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let at_once = state.lock().expect("not poisoned").now;
+        state.lock().expect("not poisoned").open = true;
+        changed.notify_all();
+        let results = tasks.join_all().await;
+
+        assert_eq!(at_once, 2, "the other four wait for a slot");
+        assert!(results.iter().all(Result::is_ok), "all six ran in the end");
+        assert_eq!(state.lock().expect("not poisoned").most, 2);
+    }
 }

@@ -1,4 +1,4 @@
-//! The visit counter: the seed's `app.get('/', ...)`.
+//! The visit counter: the Express tutorial's `app.get('/', ...)`.
 
 use askama::Template;
 use askama_web::WebTemplate;

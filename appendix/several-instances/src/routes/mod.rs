@@ -1,4 +1,5 @@
-//! The routes. Handlers are grouped by topic, one module each, like the seed's `routes/`.
+//! The routes. Handlers are grouped by topic, one module each, like the Express tutorial's
+//! `routes/`.
 
 mod auth;
 mod counter;
@@ -9,21 +10,27 @@ use axum::routing::get;
 
 use crate::error::AppError;
 
-pub use auth::{Auth, User};
+pub use auth::{Auth, User, hashing_slots};
 
 /// Every route of this step.
 pub fn router(auth: Auth) -> Router {
     Router::new()
         .route("/", get(counter::index))
         .merge(auth::router(auth))
-        .route("/style.css", get(stylesheet))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }
 
+/// The routes that need no session: `app` serves them outside the session layer.
+pub fn assets() -> Router {
+    Router::new()
+        .route("/style.css", get(stylesheet))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
 /// The one stylesheet, compiled into the binary so the pages look the same whatever
-/// directory the server was started from. It is the same for everybody, so unlike the
-/// pages it may be cached.
+/// directory the server was started from. It is the same for everybody and carries no
+/// cookie, so unlike the pages it may be cached, even by a shared cache.
 async fn stylesheet() -> impl axum::response::IntoResponse {
     (
         [

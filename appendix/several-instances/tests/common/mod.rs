@@ -293,12 +293,30 @@ impl Browser {
 
     /// Applies one `Set-Cookie` header the way a browser does: a cookie with
     /// `Max-Age=0` (or an empty value) is deleted, any other replaces the old one.
+    ///
+    /// Like a browser, it ignores a `__Host-` cookie that is not `Secure`, has a `Domain`
+    /// or a `Path` other than `/`, and a `__Secure-` cookie that is not `Secure`. Such a
+    /// header changes nothing, even when it is meant to delete the cookie.
     fn store_cookie(&mut self, set_cookie: &str) {
         let mut parts = set_cookie.split(';').map(str::trim);
         let Some((name, value)) = parts.next().and_then(|pair| pair.split_once('=')) else {
             return;
         };
-        let expired = parts.any(|attr| attr.eq_ignore_ascii_case("max-age=0"));
+        let attributes: Vec<(String, &str)> = parts
+            .map(|attr| {
+                let (key, value) = attr.split_once('=').unwrap_or((attr, ""));
+                (key.trim().to_ascii_lowercase(), value.trim())
+            })
+            .collect();
+        let get = |key: &str| attributes.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+        let secure = get("secure").is_some();
+        let host_only_root = get("domain").is_none() && get("path") == Some("/");
+        if (name.starts_with("__Secure-") && !secure)
+            || (name.starts_with("__Host-") && !(secure && host_only_root))
+        {
+            return;
+        }
+        let expired = get("max-age") == Some("0");
         if expired || value.is_empty() {
             self.cookies.remove(name);
         } else {
@@ -326,7 +344,10 @@ pub fn csrf_token_in(body: &str) -> Option<String> {
 /// test reads from the server's "listening on" log line.
 pub struct Server {
     pub child: Child,
+    /// Where to connect: the logged address, with `localhost` as `127.0.0.1`.
     pub addr: String,
+    /// The "listening on" line exactly as the server wrote it.
+    pub log_line: String,
     /// The temporary database folder, when the test did not choose a `DATABASE_URL`.
     _dir: Option<tempfile::TempDir>,
     /// Every line the server has logged so far.
@@ -353,7 +374,8 @@ impl Server {
         let mut child = command
             .env("PORT", "0")
             .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
+            // Not `NO_COLOR`: the log must come out plain because stdout is a pipe.
+            .env_remove("NO_COLOR")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -362,14 +384,17 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
         let mut early = Vec::new();
-        let addr = loop {
+        let (log_line, addr) = loop {
             let line = lines
                 .next()
                 .expect("the server logs where it listens before exiting")
                 .expect("log line is UTF-8");
             early.push(line.clone());
             if let Some((_, rest)) = line.split_once("listening on http://") {
-                break rest.trim().to_string();
+                // The server listens on IPv4 loopback only; `localhost` may resolve to the
+                // IPv6 `::1` first, which refuses (slowly, on Windows) before IPv4 is tried.
+                let addr = rest.trim().replacen("localhost", "127.0.0.1", 1);
+                break (line, addr);
             }
         };
         // Keep reading the log, so the server never blocks on a full pipe and the test
@@ -384,6 +409,7 @@ impl Server {
         Self {
             child,
             addr,
+            log_line,
             _dir: dir,
             log,
         }
@@ -392,16 +418,10 @@ impl Server {
     /// Sends one raw HTTP/1.1 request and returns the whole response as text, so the
     /// test sees exactly what crossed the wire.
     pub fn request(&self, head: &str) -> String {
-        let mut stream = TcpStream::connect(&self.addr).expect("server accepts connections");
-        let request = format!("{head}\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
-        stream
-            .write_all(request.as_bytes())
-            .expect("request is sent");
-        let mut response = String::new();
-        stream
-            .read_to_string(&mut response)
-            .expect("response is read");
-        response
+        self.send_raw(&format!(
+            "{head}\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        ))
     }
 
     /// Sends one raw HTTP/1.1 request with a body.
@@ -416,6 +436,19 @@ impl Server {
     /// Everything the server has logged so far.
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").join("\n")
+    }
+
+    /// The log once it holds `text`, or after five seconds without it: another thread
+    /// reads the log, and may not have read a line the server has just written.
+    pub fn log_with(&self, text: &str) -> String {
+        for _ in 0..50 {
+            let log = self.log();
+            if log.contains(text) {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        self.log()
     }
 
     /// Logs in over TCP as a browser would (the form page first, for its cookie and
@@ -457,21 +490,23 @@ impl Server {
     }
 
     /// Sends SIGTERM, as `kill` or a service manager would, and waits for the exit.
-    pub fn terminate(self) -> std::process::ExitStatus {
-        self.signal("TERM")
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        #[cfg(unix)]
+        {
+            use nix::sys::signal::{Signal, kill};
+            use nix::unistd::Pid;
+            let pid = i32::try_from(self.child.id()).expect("a process id fits in pid_t");
+            kill(Pid::from_raw(pid), Signal::SIGTERM).expect("SIGTERM is sent");
+        }
+        #[cfg(not(unix))]
+        self.child.kill().expect("the server is ended");
+        self.child.wait().expect("server exits")
     }
 
-    /// Sends SIGKILL, as a crash or `kill -9` would: the server gets no chance to clean up.
-    pub fn crash(self) -> std::process::ExitStatus {
-        self.signal("KILL")
-    }
-
-    fn signal(mut self, name: &str) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -{name} failed");
+    /// Ends the server at once, as a crash or `kill -9` would: it gets no chance to clean
+    /// up (SIGKILL on Unix, `TerminateProcess` on Windows).
+    pub fn crash(mut self) -> std::process::ExitStatus {
+        self.child.kill().expect("the server is ended");
         self.child.wait().expect("server exits")
     }
 }
