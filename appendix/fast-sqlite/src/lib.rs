@@ -3,8 +3,10 @@
 //! This file plays the part of the seed's `app.js`: it configures the session middleware
 //! and the security layers around the routes. The handlers live in [`routes`]; each
 //! protection has its own module: [`csrf`], [`throttle`], the timeouts in
-//! `session_data`, the store's no-resurrection rule in [`store`].
+//! `session_data`, the store's no-resurrection rule in [`store`], which the memory
+//! [`cache`] in front of it keeps too.
 
+pub mod cache;
 mod config;
 pub mod csrf;
 mod error;

@@ -8,28 +8,51 @@
 //! [`Store`] wraps the crate's store and closes one hole: a save never brings a deleted
 //! session back. Beside the sessions it keeps the key that signs their cookies, when the
 //! environment gives none ([`Store::stored_key`]).
+//!
+//! Two things make it fast without making it forgetful or lax: a memory cache of the
+//! sessions read recently ([`crate::cache`]), so a returning visitor costs no trip to
+//! SQLite, and one writer that commits the session writes of many requests together
+//! ([`write_in_batches`]). Every change is in SQLite before its visitor gets an answer.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
 use tower_sessions::cookie::Key;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::{ExpiredDeletion, SessionStore, session_store};
 use tower_sessions_sqlx_store::{SqliteStore, SqlxStoreError};
+
+use crate::cache::Cache;
 
 /// How long a request waits for another connection's write to finish before giving up.
 /// SQLite lets one connection write at a time; without a busy timeout the others fail at
 /// once with "database is locked". Five seconds is far longer than any session write.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connections in the pool. Thanks to WAL, readers run in parallel with the one writer;
-/// more connections than cores would only queue up on the write lock.
+/// Connections for reading and deleting sessions (writes have one of their own, see
+/// [`write_in_batches`]). Thanks to WAL, readers run in parallel with the writer.
 const POOL_SIZE: u32 = 4;
+
+/// Sessions kept in the memory cache. A cached session is a few hundred bytes, so 10 000
+/// of them take a few MiB; when the cache is full the least used ones make room, and are
+/// read from SQLite again if their visitor comes back.
+const CACHE_CAPACITY: u64 = 10_000;
+
+/// The most session writes sent to SQLite in one statement. Each row takes three of the
+/// 32 766 parameters a SQLite statement may have; a few hundred rows keep a statement
+/// quick to prepare and run.
+const BATCH_SIZE: usize = 256;
+
+/// Session writes that may wait for the writer. When that many are waiting, further
+/// requests wait their turn instead of piling up in memory.
+const QUEUE_SIZE: usize = 4096;
 
 /// The database could not be opened or prepared at start-up.
 #[derive(Debug)]
@@ -110,9 +133,16 @@ pub async fn open(database_url: &str) -> Result<Store, OpenError> {
         .await
         .map_err(fail)?;
 
+    // That connection, which has just shown it can write, becomes the writer's own:
+    // every session write goes through it, while reads and deletes use the pool.
+    let cache = Cache::new(CACHE_CAPACITY);
+    let (writer, queue) = mpsc::channel(QUEUE_SIZE);
+    tokio::spawn(write_in_batches(conn.detach(), queue, cache.clone()));
     Ok(Store {
         sessions: store,
         pool,
+        cache,
+        writer,
     })
 }
 
@@ -125,76 +155,266 @@ pub async fn open(database_url: &str) -> Result<Store, OpenError> {
 /// a deleted (or expired) session stays deleted; a brand-new session goes through
 /// `create` instead, which tower-sessions calls for new ids and after `cycle_id`.
 ///
-/// There is no memory cache in front of it: a cache filled by saves would break that
-/// rule unless it learnt whether the `UPDATE` found the row, since a slow save would put
-/// a logged-out session back in memory. Every request reads the database.
+/// In front of the table sits a memory cache ([`Cache`]) that keeps the same rule: a
+/// save's new state goes into memory only if its `UPDATE` found the live row, and a copy
+/// read from the table only if no logout or save came while it was being read. Writes
+/// go through one writer task that commits many requests' writes in one statement.
 #[derive(Clone, Debug)]
 pub struct Store {
     /// The crate's store, for what it does right already: load, delete, clean up.
     sessions: SqliteStore,
-    /// The same database, for the two writes done here and for the cookie key.
+    /// The same database, for the cookie key.
     pool: SqlitePool,
+    /// The sessions read or saved recently.
+    cache: Cache,
+    /// The queue to the writer ([`write_in_batches`]).
+    writer: mpsc::Sender<Write>,
 }
 
 #[async_trait]
 impl SessionStore for Store {
     /// Stores a brand-new session. Should its random id already be taken (128 random
     /// bits, so in theory only) nothing is stored and we try again with a fresh id.
+    ///
+    /// The new session is not cached: its first read puts it there (see [`Cache`]).
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        loop {
-            let inserted = sqlx::query(
-                "INSERT INTO tower_sessions (id, data, expiry_date) VALUES (?, ?, ?) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(record.id.to_string())
-            .bind(encode(record)?)
-            .bind(record.expiry_date)
-            .execute(&self.pool)
-            .await
-            .map_err(SqlxStoreError::Sqlx)?;
-            if inserted.rows_affected() == 1 {
-                return Ok(());
-            }
+        while self.write(Kind::New, record).await? == Written::IdTaken {
             record.id = Id::default();
         }
+        Ok(())
     }
 
     /// Updates the session's row if it is still there and live; see [`Store`]. A save
     /// that finds no row is not an error: the session was ended meanwhile, and stays so.
+    /// The writer updates the cache after the commit, before this returns.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        sqlx::query(
-            "UPDATE tower_sessions SET data = ?, expiry_date = ? \
-             WHERE id = ? AND expiry_date > ?",
-        )
-        .bind(encode(record)?)
-        .bind(record.expiry_date)
-        .bind(record.id.to_string())
-        .bind(OffsetDateTime::now_utc())
-        .execute(&self.pool)
-        .await
-        .map_err(SqlxStoreError::Sqlx)?;
-        Ok(())
+        self.write(Kind::Changed, record).await.map(drop)
     }
 
+    /// From memory if the session is there; otherwise from the table, keeping the copy in
+    /// memory unless a logout or a save came while it was being read (see [`Cache`]).
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        self.sessions.load(id).await
+        if let Some(record) = self.cache.get(id).await {
+            return Ok(Some(record));
+        }
+        let seen = self.cache.note().await;
+        let record = self.sessions.load(id).await?;
+        if let Some(record) = &record {
+            self.cache.fill(seen, record).await;
+        }
+        Ok(record)
     }
 
+    /// Deletes the row, then drops the session from memory, in that order: a read that
+    /// starts after the cache forgot it finds no row either. Memory forgets it even if the
+    /// table's delete failed; forgetting is always safe, only keeping can be wrong.
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.sessions.delete(id).await
+        let deleted = self.sessions.delete(id).await;
+        self.cache.forget(&[*id]).await;
+        deleted
     }
 }
 
 #[async_trait]
 impl ExpiredDeletion for Store {
+    /// Expired rows leave the table here; the cache drops a session by itself when its
+    /// expiry date passes.
     async fn delete_expired(&self) -> session_store::Result<()> {
         self.sessions.delete_expired().await
     }
 }
 
-/// The same encoding the crate's store reads back: the whole record in MessagePack.
-fn encode(record: &Record) -> Result<Vec<u8>, SqlxStoreError> {
-    rmp_serde::to_vec(record).map_err(SqlxStoreError::Encode)
+/// A brand-new session must not replace someone else's row; a changed one replaces its
+/// own, if it is still there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    New,
+    Changed,
+}
+
+/// What became of a write, once the writer has committed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Written {
+    /// Committed: the new row is stored, or the live row updated, or (for a session
+    /// ended meanwhile) nothing done, as it should be.
+    Committed,
+    /// Only for [`Kind::New`]: another session already has this id; nothing was stored.
+    IdTaken,
+}
+
+/// One session write, waiting for the writer.
+#[derive(Debug)]
+struct Write {
+    kind: Kind,
+    /// The session as the request leaves it, for the cache.
+    record: Record,
+    /// Its id as the table stores it.
+    id: String,
+    /// The same encoding the crate's store reads back: the whole record in MessagePack.
+    data: Vec<u8>,
+    /// Where the writer answers once the write is committed, or has failed (with the
+    /// database's error message).
+    done: oneshot::Sender<Result<Written, String>>,
+}
+
+impl Store {
+    /// Hands `record` to the writer and waits until it is committed or has failed: no
+    /// visitor gets an answer before their session is safely in the database.
+    async fn write(&self, kind: Kind, record: &Record) -> session_store::Result<Written> {
+        let stopped = || session_store::Error::Backend("the session writer has stopped".into());
+        let (done, committed) = oneshot::channel();
+        let write = Write {
+            kind,
+            record: record.clone(),
+            id: record.id.to_string(),
+            // Encoded here, by the request, so that requests share that work out.
+            data: rmp_serde::to_vec(record).map_err(SqlxStoreError::Encode)?,
+            done,
+        };
+        self.writer.send(write).await.map_err(|_| stopped())?;
+        committed
+            .await
+            .map_err(|_| stopped())?
+            .map_err(session_store::Error::Backend)
+    }
+}
+
+/// The writer: takes every session write waiting in `queue`, commits them together, then
+/// answers them all. It runs until the last [`Store`] is dropped.
+///
+/// This is "group commit", a trick databases use themselves (PostgreSQL and MySQL group
+/// the commits of concurrent transactions into one flush of their log). Each statement
+/// sent to SQLite costs a trip to the connection's own thread and back, and that trip,
+/// not SQLite's work, is most of the price of a small write. When many visitors save at
+/// the same moment, one statement carrying all their rows costs little more than one
+/// carrying a single row. Nobody waits for a batch to fill: a lone write goes out at
+/// once, and the writes that arrive while it is being committed form the next batch.
+/// One connection does all the writing, so SQLite never makes it wait for another.
+///
+/// Durability is unchanged: a visitor hears "saved" only after the statement holding
+/// their write has committed. Should the process die mid-batch, none of that batch's
+/// visitors had an answer yet.
+async fn write_in_batches(
+    mut conn: SqliteConnection,
+    mut queue: mpsc::Receiver<Write>,
+    cache: Cache,
+) {
+    let mut batch = Vec::with_capacity(BATCH_SIZE);
+    while queue.recv_many(&mut batch, BATCH_SIZE).await > 0 {
+        let (new, changed) = batch.drain(..).partition(|write| write.kind == Kind::New);
+        insert_new(&mut conn, new).await;
+        save_changed(&mut conn, &cache, changed).await;
+    }
+}
+
+/// Inserts brand-new sessions in one statement. A row whose id is taken is left alone
+/// (`DO NOTHING`) and is missing from the ids the statement returns.
+async fn insert_new(conn: &mut SqliteConnection, writes: Vec<Write>) {
+    if writes.is_empty() {
+        return;
+    }
+    // Two new sessions with one id in a single batch: the second one's id is taken.
+    let mut ids = HashSet::new();
+    let (first, repeated): (Vec<_>, Vec<_>) = writes
+        .into_iter()
+        .partition(|write| ids.insert(write.id.clone()));
+    for write in repeated {
+        let _ = write.done.send(Ok(Written::IdTaken));
+    }
+
+    let mut insert = QueryBuilder::new("INSERT INTO tower_sessions (id, data, expiry_date) ");
+    push_rows(&mut insert, &first);
+    insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+    let inserted: Result<HashSet<String>, _> = insert
+        .build_query_scalar()
+        .fetch_all(&mut *conn)
+        .await
+        .map(HashSet::from_iter);
+
+    for write in first {
+        let result = match &inserted {
+            Ok(ids) if ids.contains(&write.id) => Ok(Written::Committed),
+            Ok(_) => Ok(Written::IdTaken),
+            Err(err) => Err(err.to_string()),
+        };
+        // A visitor who has gone away meanwhile is no longer waiting for the answer.
+        let _ = write.done.send(result);
+    }
+}
+
+/// Writes changed sessions back in one statement, as an `UPDATE` of the rows that are
+/// still there and live: a session deleted or expired meanwhile stays gone (see
+/// [`Store`]). The statement returns the ids it updated, and only those sessions' new
+/// states go into the cache.
+async fn save_changed(conn: &mut SqliteConnection, cache: &Cache, writes: Vec<Write>) {
+    if writes.is_empty() {
+        return;
+    }
+    // One session changed twice in a batch (two tabs, say): the later write is its
+    // newest state and the only one worth writing.
+    let mut ids = HashSet::new();
+    let newest: Vec<&Write> = writes
+        .iter()
+        .rev()
+        .filter(|write| ids.insert(write.id.as_str()))
+        .collect();
+
+    // Noted before the statement: a logout between the `UPDATE` and the cache update
+    // must keep the session out of memory (see [`Cache::saved`]).
+    let seen = cache.note().await;
+    // SQLite names the columns of a `VALUES` list column1, column2, column3.
+    let mut update = QueryBuilder::new(
+        "UPDATE tower_sessions \
+         SET data = changed.column2, expiry_date = changed.column3 FROM (",
+    );
+    push_rows(&mut update, newest.iter().copied());
+    update.push(
+        ") AS changed WHERE tower_sessions.id = changed.column1 \
+         AND tower_sessions.expiry_date > ",
+    );
+    update.push_bind(OffsetDateTime::now_utc());
+    update.push(" RETURNING id");
+    let updated: Result<HashSet<String>, _> = update
+        .build_query_scalar()
+        .fetch_all(&mut *conn)
+        .await
+        .map(HashSet::from_iter);
+
+    // The cache first, then the answers: a visitor's next request must find their new
+    // state in memory, not the one before it.
+    match &updated {
+        Ok(updated_ids) => {
+            let (found, gone): (Vec<&Write>, Vec<&Write>) = newest
+                .iter()
+                .partition(|write| updated_ids.contains(&write.id));
+            let found: Vec<&Record> = found.iter().map(|write| &write.record).collect();
+            let gone: Vec<Id> = gone.iter().map(|write| write.record.id).collect();
+            cache.saved(seen, &found, &gone).await;
+        }
+        // Whatever the table holds now, memory must not disagree with it: forget them.
+        Err(_) => {
+            let ids: Vec<Id> = newest.iter().map(|write| write.record.id).collect();
+            cache.forget(&ids).await;
+        }
+    }
+    let result = updated
+        .map(|_| Written::Committed)
+        .map_err(|err| err.to_string());
+    for write in writes {
+        let _ = write.done.send(result.clone());
+    }
+}
+
+/// `VALUES (…), (…), …`: one row of `(id, data, expiry_date)` per write.
+fn push_rows<'a>(
+    query: &mut QueryBuilder<'a, Sqlite>,
+    writes: impl IntoIterator<Item = &'a Write>,
+) {
+    query.push_values(writes, |mut row, write| {
+        row.push_bind(write.id.as_str())
+            .push_bind(write.data.as_slice())
+            .push_bind(write.record.expiry_date);
+    });
 }
 
 impl Store {
