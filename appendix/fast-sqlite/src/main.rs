@@ -1,10 +1,12 @@
-//! # Step 5 — sessions hardened
+//! # Appendix — fast SQLite
 //!
-//! The Express tutorial's section 6 ("Best Practices"), done as OWASP asks: a signed
-//! `__Host-` cookie that is `Secure`, `HttpOnly` and `SameSite=Lax`; idle and absolute
-//! timeouts enforced on the server; a new session id at login (no fixation); CSRF tokens
-//! on every form; the password kept only as an argon2id hash; throttled logins; strict
-//! response headers; request logs without secrets. Pages and texts are as in step 4.
+//! The course's hardened app, made fast, with the same rules. Two things do it, both in
+//! the session store: a memory cache of the sessions read recently, so a returning visitor
+//! costs no trip to SQLite ([`appendix_fast_sqlite::cache`]), and one writer that commits
+//! the session writes of many requests in one statement (group commit, in
+//! [`appendix_fast_sqlite::store`]). Nobody is answered before their change is committed,
+//! and a logged-out session never comes back, from the table or from memory. Everything
+//! else (pages, cookies, timeouts, settings) is the hardened app's.
 //!
 //! ```text
 //! cargo run -p appendix-fast-sqlite    # then open http://localhost:3000/login (Chrome or Firefox)

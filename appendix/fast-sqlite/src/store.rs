@@ -391,7 +391,8 @@ async fn save_changed(conn: &mut SqliteConnection, cache: &Cache, writes: Vec<Wr
             let gone: Vec<Id> = gone.iter().map(|write| write.record.id).collect();
             cache.saved(seen, &found, &gone).await;
         }
-        // Whatever the table holds now, memory must not disagree with it: forget them.
+        // A failed statement most likely changed nothing, but memory must never disagree
+        // with the table, and forgetting is always safe: the next read asks the table.
         Err(_) => {
             let ids: Vec<Id> = newest.iter().map(|write| write.record.id).collect();
             cache.forget(&ids).await;
