@@ -1,0 +1,131 @@
+//! The memory cache in front of the session table, and the rule that keeps it honest.
+//!
+//! A session found in memory costs no trip to SQLite: a visitor who comes back (the
+//! dashboard again, a second tab) is answered without touching the database. The danger
+//! of any cache is a stale copy, and for sessions a stale copy is a security bug: a
+//! logged-out session that lives on in memory is still logged in. So the cache keeps one
+//! rule: **it never holds a session the table no longer has, nor an older state of it.**
+//!
+//! What goes in and out:
+//!
+//! - a read that missed the cache and found the row puts it there ([`Cache::fill`]);
+//! - a save, once committed and only if its `UPDATE` found the live row, puts the new
+//!   state there ([`Cache::saved`]); a save that found no row takes it out;
+//! - a delete (logout, a new id at login) takes it out ([`Cache::forget`]);
+//! - a brand-new session is not put there: many are never read again (a visitor who
+//!   looks at one page, a bot) and would push returning visitors out. Its first read does.
+//!
+//! The hard part is timing. A read of the table takes a moment, and a logout can happen
+//! in that moment: the read gets the row, the logout deletes the row and empties the
+//! cache, and then the read puts the row it got into the cache, where the logged-out
+//! session would live until it expires. A save has the same window between its commit and
+//! its cache update. The cure is a counter of changes, bumped by every delete and every
+//! batch of saves: a read or a save notes the counter *before* it goes to the table
+//! ([`Cache::note`]), and may put what it got into the cache only if the counter has not
+//! moved since. The check and the insert happen under the lock that a delete takes for
+//! its bump and its removal, so no delete can slip in between them. A refused fill costs
+//! nothing but a later read of the table.
+//!
+//! The counter is one for the whole cache, not one per session: a delete of any session
+//! refuses the fills in flight for all of them. That is rarely more than a few reads, and
+//! it keeps the rule easy to check.
+//!
+//! The cache is right only because one process owns the database file: every delete and
+//! every save goes through this process, so the cache hears of each. Several servers on
+//! one database could not share it: a logout on one server would leave the session alive
+//! in the others' memory. (That needs a shared store, or a message to every server on
+//! each delete.)
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+use tower_sessions::SessionStore;
+use tower_sessions::session::{Id, Record};
+use tower_sessions_moka_store::MokaStore;
+
+/// Sessions held in memory, with the change counter that decides when a copy read from
+/// the table may be kept. Clones share one cache.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    /// tower-sessions-moka-store: a bounded map that drops the least used entries when
+    /// full, and each session when its expiry date passes. Its methods never fail.
+    sessions: MokaStore,
+    /// How many changes (deletes, batches of saves) the cache has been told of. Changed
+    /// only while locked, and every insert of a copy read before is decided under the
+    /// same lock.
+    changes: Arc<Mutex<u64>>,
+}
+
+/// The cache's change counter as it was when a read or write of the table began.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a copy read from the table may only be cached with the count noted before reading"]
+pub struct Seen(u64);
+
+impl Cache {
+    /// An empty cache that holds at most `capacity` sessions.
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            sessions: MokaStore::new(Some(capacity)),
+            changes: Arc::new(Mutex::new(0)),
+        }
+    }
+
+    /// The session `id` if memory has it and it has not expired.
+    pub async fn get(&self, id: &Id) -> Option<Record> {
+        self.sessions.load(id).await.ok().flatten()
+    }
+
+    /// Notes the change counter. Call it *before* reading or writing the table, and hand
+    /// the result to [`fill`](Self::fill) or [`saved`](Self::saved) afterwards.
+    pub async fn note(&self) -> Seen {
+        Seen(*self.changes.lock().await)
+    }
+
+    /// Keeps `record`, read from the table after `seen` was noted, unless something
+    /// changed meanwhile: then the copy may be older than the table (a save) or of a
+    /// session that is gone (a logout), and it is dropped. Returns whether it was kept.
+    pub async fn fill(&self, seen: Seen, record: &Record) -> bool {
+        let changes = self.changes.lock().await;
+        let unchanged = *changes == seen.0;
+        if unchanged {
+            let _ = self.sessions.save(record).await;
+        }
+        unchanged
+    }
+
+    /// After a batch of saves, noted at `seen` and committed: `updated` found their live
+    /// row and the table now holds these states; the sessions in `gone` found none
+    /// (logged out or expired meanwhile). Called before anyone is told that the save
+    /// worked, so their next request finds the new state in memory.
+    ///
+    /// If a delete came between the note and now, it may have come after an `UPDATE` that
+    /// found its row: the updated sessions are then dropped instead of kept. Either way
+    /// the counter moves, so a read that began before these saves cannot put an older
+    /// copy back.
+    pub async fn saved(&self, seen: Seen, updated: &[&Record], gone: &[Id]) {
+        let mut changes = self.changes.lock().await;
+        let unchanged = *changes == seen.0;
+        for record in updated {
+            if unchanged {
+                let _ = self.sessions.save(record).await;
+            } else {
+                let _ = self.sessions.delete(&record.id).await;
+            }
+        }
+        for id in gone {
+            let _ = self.sessions.delete(id).await;
+        }
+        *changes += 1;
+    }
+
+    /// Drops the sessions `ids` (a delete, or a write whose outcome is unknown) and
+    /// refuses every fill and save noted before. Call it *after* the table's delete, so
+    /// that a read starting after this call cannot find the row any more.
+    pub async fn forget(&self, ids: &[Id]) {
+        let mut changes = self.changes.lock().await;
+        for id in ids {
+            let _ = self.sessions.delete(id).await;
+        }
+        *changes += 1;
+    }
+}

@@ -1,0 +1,169 @@
+//! The lesson: logging out destroys the session on the server and in the browser.
+
+mod common;
+
+use common::{Browser, COOKIE, FlakyStore, app, settings};
+
+const GOOD_FORM: &str = "username=admin&password=1234";
+
+#[tokio::test]
+async fn the_dashboard_has_a_logout_button() {
+    let mut browser = Browser::new(&app().await);
+    browser.post_form("/login", GOOD_FORM).await;
+
+    let page = browser.get("/dashboard").await;
+
+    assert!(
+        page.body
+            .contains(r#"<form method="post" action="/logout">"#),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn logging_out_ends_the_login() {
+    let mut browser = Browser::new(&app().await);
+    browser.post_form("/login", GOOD_FORM).await;
+
+    let page = browser.post_form("/logout", "").await;
+    let dashboard = browser.get("/dashboard").await;
+
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Logged out successfully"),
+        "{}",
+        page.body
+    );
+    assert_eq!(dashboard.status, 401);
+}
+
+#[tokio::test]
+async fn the_logout_response_tells_the_browser_to_drop_the_cookie() {
+    let mut browser = Browser::new(&app().await);
+    browser.post_form("/login", GOOD_FORM).await;
+
+    let page = browser.post_form("/logout", "").await;
+
+    let cookie = page.set_cookies().pop().expect("logout sends a Set-Cookie");
+    assert!(
+        cookie.starts_with("__Host-session=;"),
+        "the value is emptied: {cookie}"
+    );
+    assert!(
+        cookie.contains("Max-Age=0"),
+        "and expires at once: {cookie}"
+    );
+    assert!(browser.cookies().is_empty(), "{:?}", browser.cookies());
+}
+
+#[tokio::test]
+async fn replaying_the_old_cookie_after_logout_is_anonymous() {
+    let app = app().await;
+    let mut browser = Browser::new(&app);
+    browser.get("/").await;
+    browser.post_form("/login", GOOD_FORM).await;
+    let stolen = browser.cookies()[COOKIE].clone();
+
+    browser.post_form("/logout", "").await;
+    let mut attacker = Browser::new(&app);
+    attacker.set_cookie(COOKIE, &stolen);
+    let dashboard = attacker.get("/dashboard").await;
+    let counter = attacker.get("/").await;
+
+    assert_eq!(
+        dashboard.status, 401,
+        "the session was deleted on the server"
+    );
+    assert!(
+        counter.body.contains("Welcome! First visit."),
+        "{}",
+        counter.body
+    );
+}
+
+#[tokio::test]
+async fn the_page_after_logout_shows_an_empty_session() {
+    let mut browser = Browser::new(&app().await);
+    browser.post_form("/login", GOOD_FORM).await;
+
+    let page = browser.post_form("/logout", "").await;
+
+    assert!(
+        page.body.contains("this browser has no session yet"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn logout_cannot_be_triggered_by_a_get() {
+    let mut browser = Browser::new(&app().await);
+    browser.post_form("/login", GOOD_FORM).await;
+
+    let page = browser.get("/logout").await;
+
+    assert_eq!(page.status, 405);
+    assert_eq!(
+        browser.get("/dashboard").await.status,
+        200,
+        "still logged in"
+    );
+}
+
+#[tokio::test]
+async fn logging_out_twice_is_harmless() {
+    let mut browser = Browser::new(&app().await);
+    browser.post_form("/login", GOOD_FORM).await;
+    browser.post_form("/logout", "").await;
+
+    // The second form still holds the old token; the session it belonged to is gone.
+    let page = browser.post_form("/logout", "").await;
+
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert_eq!(browser.get("/dashboard").await.status, 401);
+}
+
+#[tokio::test]
+async fn a_store_failure_during_logout_says_could_not_log_out_and_keeps_the_login() {
+    let store = FlakyStore::default();
+    let mut browser = Browser::new(&appendix_fast_sqlite::app(store.clone(), settings()));
+    browser.post_form("/login", GOOD_FORM).await;
+
+    store.set_deletes_broken(true);
+    let failed = browser.post_form("/logout", "").await;
+    store.set_deletes_broken(false);
+    let dashboard = browser.get("/dashboard").await;
+
+    assert_eq!(failed.status, 500);
+    assert!(failed.body.contains("Could not log out"), "{}", failed.body);
+    assert!(
+        !failed.body.contains("the test broke"),
+        "no internals: {}",
+        failed.body
+    );
+    assert_eq!(
+        dashboard.status, 200,
+        "nothing was lost: {}",
+        dashboard.body
+    );
+}
+
+#[tokio::test]
+async fn after_the_store_recovers_logout_works() {
+    let store = FlakyStore::default();
+    let mut browser = Browser::new(&appendix_fast_sqlite::app(store.clone(), settings()));
+    browser.post_form("/login", GOOD_FORM).await;
+    store.set_deletes_broken(true);
+    browser.post_form("/logout", "").await;
+
+    store.set_deletes_broken(false);
+    let page = browser.post_form("/logout", "").await;
+
+    assert!(
+        page.body.contains("Logged out successfully"),
+        "{}",
+        page.body
+    );
+    assert_eq!(browser.get("/dashboard").await.status, 401);
+}
