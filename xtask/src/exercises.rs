@@ -300,7 +300,11 @@ pub enum Outcome {
 fn cargo_test(dir: &Path, test: Option<&str>) -> Result<(Outcome, String), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.current_dir(dir).args(["test", "--message-format", "short"]);
+    command
+        .current_dir(dir)
+        .args(["test", "--message-format", "short"])
+        // The messages are what matters here, not where in the test harness they came from.
+        .env("RUST_BACKTRACE", "0");
     if let Some(test) = test {
         command.args(["--test", test]);
     }
@@ -344,9 +348,12 @@ pub fn outcome_of_failure(stdout: &str, stderr: &str) -> Outcome {
 /// `assertion ... failed:` prefix when the assertion has a message of its own.
 pub fn panic_messages(stdout: &str) -> Vec<String> {
     let lines: Vec<&str> = stdout.lines().collect();
-    let mut messages = Vec::new();
+    // (test name, message), so they come out in the same order each time, not in the
+    // order the tests happened to finish.
+    let mut messages: Vec<(&str, String)> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        if !(line.starts_with("thread '") && line.contains("' panicked at ")) {
+        // `thread 'name' panicked at ...:`, or `thread 'name' (1234) panicked at ...:`.
+        if !(line.starts_with("thread '") && line.contains(" panicked at ")) {
             continue;
         }
         let Some(first) = lines.get(i + 1) else {
@@ -371,11 +378,13 @@ pub fn panic_messages(stdout: &str) -> Vec<String> {
                 .collect();
             message = format!("{message} ({})", values.join(", "));
         }
-        if !messages.contains(&message) {
-            messages.push(message);
+        let test = line.split('\'').nth(1).unwrap_or_default();
+        if !messages.iter().any(|(_, m)| *m == message) {
+            messages.push((test, message));
         }
     }
-    messages
+    messages.sort();
+    messages.into_iter().map(|(_, message)| message).collect()
 }
 
 /// `cargo xtask check N.K [--verbose]`: runs exercise N.K's check in the student's copy.
@@ -834,7 +843,7 @@ assertion `left == right` failed: GET /profile without a login should answer 401
 
     #[test]
     fn an_assertion_without_a_message_shows_its_values() {
-        let stdout = "thread 'a' panicked at tests/x.rs:1:1:\nassertion `left == right` failed\n  left: 1\n right: 2\n";
+        let stdout = "thread 'a' (42) panicked at tests/x.rs:1:1:\nassertion `left == right` failed\n  left: 1\n right: 2\n";
         assert_eq!(
             panic_messages(stdout),
             ["assertion `left == right` failed (left: 1, right: 2)"]

@@ -9,6 +9,7 @@
 //! course's `target/` folder it builds with the very same dependencies the course already
 //! compiled: only the copy's own code is compiled again.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -41,9 +42,11 @@ pub fn make_copy(
 
     let root_manifest = read(&root.join("Cargo.toml"))?;
     let step_manifest = read(&from.join("Cargo.toml"))?;
+    let used = packages_used_by(&read(&root.join("Cargo.lock"))?, old_name);
     let manifest = standalone_manifest(
         &rename_crate(&step_manifest, old_name, new_name),
         &root_manifest,
+        &used,
     );
     write(&to.join("Cargo.toml"), &manifest)?;
     // The same versions as the course: the dependencies already in `target/` fit.
@@ -79,8 +82,14 @@ fn cargo_config(target_dir: &str) -> String {
 
 /// The step's manifest (already renamed) made into a workspace root of its own: the root
 /// manifest's `[workspace.*]` and `[profile.*]` tables are appended as text, under a
-/// `[workspace]` table without members (the package is its only member).
-pub fn standalone_manifest(step_manifest: &str, root_manifest: &str) -> String {
+/// `[workspace]` table without members (the package is its only member). A profile table
+/// for one package (`[profile.dev.package.argon2]`) is left out unless the step `uses` that
+/// package: Cargo warns about such tables on every command otherwise.
+pub fn standalone_manifest(
+    step_manifest: &str,
+    root_manifest: &str,
+    uses: &BTreeSet<String>,
+) -> String {
     let mut out = step_manifest.trim_end().to_string();
     out.push_str("\n\n");
     out.push_str(MANIFEST_MARKER);
@@ -92,6 +101,12 @@ pub fn standalone_manifest(step_manifest: &str, root_manifest: &str) -> String {
     );
     for (header, text) in toml_tables(root_manifest) {
         let name = header.trim_start_matches('[').trim_end_matches(']');
+        let package = name
+            .split_once(".package.")
+            .map(|(_, package)| package.trim_matches('"'));
+        if package.is_some_and(|package| package != "*" && !uses.contains(package)) {
+            continue;
+        }
         if name.starts_with("workspace.") || name.starts_with("profile.") {
             out.push('\n');
             out.push_str(text.trim_end());
@@ -99,6 +114,44 @@ pub fn standalone_manifest(step_manifest: &str, root_manifest: &str) -> String {
         }
     }
     out
+}
+
+/// Every package `package` depends on, directly or not (dev-dependencies too), by name,
+/// from the workspace's `Cargo.lock`, where each `[[package]]` lists its dependencies as
+/// `"name"` or `"name version"`.
+pub fn packages_used_by(lock: &str, package: &str) -> BTreeSet<String> {
+    let mut dependencies: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    let mut in_list = false;
+    for line in lock.lines().map(str::trim) {
+        if line == "[[package]]" {
+            current = None;
+            in_list = false;
+        } else if let Some(name) = line.strip_prefix("name = ") {
+            current = Some(name.trim_matches('"').to_string());
+        } else if line == "dependencies = [" {
+            in_list = true;
+        } else if in_list && line == "]" {
+            in_list = false;
+        } else if in_list && let Some(name) = &current {
+            let dependency = line.trim_matches([' ', ',', '"']);
+            let dependency = dependency.split(' ').next().unwrap_or_default();
+            dependencies
+                .entry(name.clone())
+                .or_default()
+                .push(dependency.to_string());
+        }
+    }
+    let mut used = BTreeSet::new();
+    let mut pending = vec![package.to_string()];
+    while let Some(name) = pending.pop() {
+        for dependency in dependencies.get(&name).into_iter().flatten() {
+            if used.insert(dependency.clone()) {
+                pending.push(dependency.clone());
+            }
+        }
+    }
+    used
 }
 
 /// The step's own manifest back from a copy's: the renamed step manifest, without what
@@ -233,7 +286,8 @@ workspace = true
 
     #[test]
     fn the_copy_manifest_is_the_step_s_plus_the_workspace_tables_without_members() {
-        let manifest = standalone_manifest(STEP, ROOT);
+        let uses = BTreeSet::from(["argon2".to_string()]);
+        let manifest = standalone_manifest(STEP, ROOT, &uses);
 
         assert!(manifest.starts_with(STEP.trim_end()), "{manifest}");
         assert!(manifest.contains("\n[workspace]\nresolver = \"3\"\n"));
@@ -255,9 +309,66 @@ workspace = true
 
     #[test]
     fn the_step_manifest_comes_back_from_the_copy_s() {
-        let manifest = standalone_manifest(STEP, ROOT);
+        let manifest = standalone_manifest(STEP, ROOT, &BTreeSet::new());
         assert_eq!(step_manifest_of(&manifest).trim_end(), STEP.trim_end());
         assert_eq!(step_manifest_of(STEP), STEP);
+    }
+
+    #[test]
+    fn a_profile_for_a_package_the_step_does_not_use_is_left_out() {
+        let manifest = standalone_manifest(STEP, ROOT, &BTreeSet::new());
+        assert!(!manifest.contains("argon2"), "{manifest}");
+        assert!(!manifest.contains("Slow hashing"), "its comment goes too");
+        assert!(manifest.contains("[workspace.lints.clippy]"));
+    }
+
+    #[test]
+    fn the_packages_a_step_uses_are_found_through_the_lock_file() {
+        let lock = "\
+version = 4
+
+[[package]]
+name = \"argon2\"
+version = \"0.5.3\"
+dependencies = [
+ \"blake2\",
+]
+
+[[package]]
+name = \"blake2\"
+version = \"0.10.6\"
+
+[[package]]
+name = \"step1-basic\"
+version = \"0.1.0\"
+dependencies = [
+ \"axum\",
+ \"rand 0.8.5\",
+]
+
+[[package]]
+name = \"step5-hardened\"
+version = \"0.1.0\"
+dependencies = [
+ \"argon2\",
+]
+
+[[package]]
+name = \"axum\"
+version = \"0.8.0\"
+dependencies = [
+ \"tokio\",
+]
+";
+        let names = |set: BTreeSet<String>| set.into_iter().collect::<Vec<_>>();
+        assert_eq!(
+            names(packages_used_by(lock, "step1-basic")),
+            ["axum", "rand", "tokio"]
+        );
+        assert_eq!(
+            names(packages_used_by(lock, "step5-hardened")),
+            ["argon2", "blake2"]
+        );
     }
 
     #[test]
