@@ -115,7 +115,9 @@ impl PageItem {
 /// The page's exercises section: the text between `## Exercises` and the next `## `
 /// heading, and its numbered items. None when the page has no such section.
 pub fn page_section(page: &str) -> Option<(String, Vec<PageItem>)> {
-    let mut lines = page.lines().skip_while(|line| line.trim() != "## Exercises");
+    let mut lines = page
+        .lines()
+        .skip_while(|line| line.trim() != "## Exercises");
     lines.next()?;
     let section: Vec<&str> = lines.take_while(|line| !line.starts_with("## ")).collect();
     let mut items: Vec<PageItem> = Vec::new();
@@ -156,7 +158,9 @@ fn page_uses_the_format(section: &str, target: &Target) -> bool {
 /// The lesson's exercises: the page's items and the folders, matched by number.
 pub fn exercises(root: &Path, target: &Target) -> Result<Vec<Exercise>, String> {
     let page = work::read(&root.join(&target.folder.path).join("README.md"))?;
-    let items = page_section(&page).map(|(_, items)| items).unwrap_or_default();
+    let items = page_section(&page)
+        .map(|(_, items)| items)
+        .unwrap_or_default();
     let mut by_number: BTreeMap<u32, Exercise> = BTreeMap::new();
     for item in items {
         by_number.insert(
@@ -521,7 +525,10 @@ pub fn layout_problems(target: &Target, section: &str, exercises: &[Exercise]) -
         let Some(item) = &exercise.page else {
             problems.push(format!(
                 "exercise {id}: {} has no item {} on {page}",
-                exercise.folder.as_ref().map_or(String::new(), |f| f.display().to_string()),
+                exercise
+                    .folder
+                    .as_ref()
+                    .map_or(String::new(), |f| f.display().to_string()),
                 exercise.number
             ));
             continue;
@@ -551,9 +558,7 @@ pub fn layout_problems(target: &Target, section: &str, exercises: &[Exercise]) -
             )),
         }
         if exercise.folder.is_some() && exercise.solution().is_none() {
-            problems.push(format!(
-                "exercise {id}: its folder has no solution.patch"
-            ));
+            problems.push(format!("exercise {id}: its folder has no solution.patch"));
         }
         if exercise.check().is_some() && exercise.solution().is_none() && !item.has_answer() {
             problems.push(format!("exercise {id}: a check, but no reference solution"));
@@ -603,8 +608,8 @@ pub fn verify(root: &Path, targets: &[Target], only: &[&str]) -> Result<String, 
                         exercise.id,
                         started.elapsed().as_secs_f64()
                     );
+                    // Progress as it goes; the summary only counts them.
                     eprint!("{line}");
-                    summary.push_str(&line);
                 }
                 Err(problem) => {
                     let line = format!("exercise {}: {problem}", exercise.id);
@@ -669,13 +674,20 @@ fn verify_one(root: &Path, target: &Target, exercise: &Exercise) -> Result<Strin
         }
     }
 
-    let solution = exercise
-        .solution()
-        .ok_or("it has no solution.patch")?;
+    let solution = exercise.solution().ok_or("it has no solution.patch")?;
     let patch = work::read(&solution)?;
-    let files = patch::apply_to_folder(&dir, &patch, |text| target.rename(text, &name))
-        .map_err(|e| format!("its solution.patch does not apply to {}/: {e}", target.folder.path))?;
-    done.push(format!("its solution applies ({} files)", files.len()));
+    let files =
+        patch::apply_to_folder(&dir, &patch, |text| target.rename(text, &name)).map_err(|e| {
+            format!(
+                "its solution.patch does not apply to {}/: {e}",
+                target.folder.path
+            )
+        })?;
+    done.push(format!(
+        "its solution applies ({} file{})",
+        files.len(),
+        if files.len() == 1 { "" } else { "s" }
+    ));
 
     match cargo_test(&dir, None)?.0 {
         Outcome::Passed => done.push(if exercise.check().is_some() {
@@ -692,7 +704,9 @@ fn verify_one(root: &Path, target: &Target, exercise: &Exercise) -> Result<Strin
         Outcome::DoesNotCompile(error) => {
             return Err(format!("with its solution, it does not compile: {error}"));
         }
-        Outcome::Broken(what) => return Err(format!("with its solution, cargo test failed: {what}")),
+        Outcome::Broken(what) => {
+            return Err(format!("with its solution, cargo test failed: {what}"));
+        }
     }
     Ok(done.join(", "))
 }
@@ -712,7 +726,10 @@ pub fn write_solution(root: &Path, targets: &[Target], id: &str) -> Result<Strin
     };
     let copy = root.join(&target.copy);
     if !copy.is_dir() {
-        return Err(format!("there is no {}/ to make the solution from", target.copy));
+        return Err(format!(
+            "there is no {}/ to make the solution from",
+            target.copy
+        ));
     }
     let course = text_files(&root.join(&target.folder.path), "")?;
     let mut solved = BTreeMap::new();
@@ -728,11 +745,17 @@ pub fn write_solution(root: &Path, targets: &[Target], id: &str) -> Result<Strin
         } else {
             text
         };
-        solved.insert(path, rename_crate(&text, &target.copy, &target.folder.crate_name));
+        solved.insert(
+            path,
+            rename_crate(&text, &target.copy, &target.folder.crate_name),
+        );
     }
     let patch = patch::make(&course, &solved);
     if patch.is_empty() {
-        return Err(format!("{}/ is the same as {}/: nothing to write", target.copy, target.folder.path));
+        return Err(format!(
+            "{}/ is the same as {}/: nothing to write",
+            target.copy, target.folder.path
+        ));
     }
     let out = folder.join("solution.patch");
     work::write(&out, &patch)?;
@@ -800,7 +823,10 @@ Work in your own copy: `cargo xtask work 2`, then `cd my-step2`.
     #[test]
     fn exercise_ids_are_the_lesson_and_the_number() {
         assert_eq!(parse_id("2.1"), Some(("2", 1)));
-        assert_eq!(parse_id("several-instances.3"), Some(("several-instances", 3)));
+        assert_eq!(
+            parse_id("several-instances.3"),
+            Some(("several-instances", 3))
+        );
         assert_eq!(parse_id("2"), None);
         assert_eq!(parse_id("2.x"), None);
     }
@@ -827,7 +853,10 @@ assertion `left == right` failed: GET /profile without a login should answer 401
   left: 404
  right: 401
 ";
-        let outcome = outcome_of_failure(stdout, "error: test failed, to rerun pass `--test exercise_2_1`");
+        let outcome = outcome_of_failure(
+            stdout,
+            "error: test failed, to rerun pass `--test exercise_2_1`",
+        );
         assert_eq!(
             outcome,
             Outcome::Failed(vec![
@@ -862,7 +891,8 @@ error: could not compile `my-step2` (lib) due to 2 previous errors
         assert_eq!(
             outcome_of_failure("", stderr),
             Outcome::DoesNotCompile(
-                "src/routes/auth.rs:40:9: error[E0425]: cannot find value `user` in this scope".into()
+                "src/routes/auth.rs:40:9: error[E0425]: cannot find value `user` in this scope"
+                    .into()
             )
         );
     }

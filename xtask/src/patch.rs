@@ -37,7 +37,9 @@ pub fn split(patch: &str) -> Result<Vec<FilePatch>, String> {
     let starts: Vec<usize> = (0..lines.len())
         .filter(|&i| {
             lines[i].starts_with("--- ")
-                && lines.get(i + 1).is_some_and(|next| next.starts_with("+++ "))
+                && lines
+                    .get(i + 1)
+                    .is_some_and(|next| next.starts_with("+++ "))
                 && lines.get(i + 2).is_some_and(|hunk| hunk.starts_with("@@ "))
         })
         .collect();
@@ -130,7 +132,10 @@ pub fn apply_to_folder(
         let path = folder.join(&file.path);
         let old = match file.change {
             FileChange::Create if path.exists() => {
-                return Err(format!("{}: the patch creates it, but it exists", file.path));
+                return Err(format!(
+                    "{}: the patch creates it, but it exists",
+                    file.path
+                ));
             }
             FileChange::Create => String::new(),
             _ => fs::read_to_string(&path).map_err(|e| format!("{}: {e}", file.path))?,
@@ -213,10 +218,8 @@ The reference solution: a description above the first file is ignored.
     #[test]
     fn a_patch_splits_into_its_files_with_their_paths_and_kinds() {
         let files = split(PATCH).expect("valid patch");
-        let summary: Vec<(&str, FileChange)> = files
-            .iter()
-            .map(|f| (f.path.as_str(), f.change))
-            .collect();
+        let summary: Vec<(&str, FileChange)> =
+            files.iter().map(|f| (f.path.as_str(), f.change)).collect();
         assert_eq!(
             summary,
             [
@@ -250,7 +253,10 @@ The reference solution: a description above the first file is ignored.
     fn a_patch_does_not_apply_to_other_text() {
         let files = split(PATCH).expect("valid patch");
         let err = apply_file("mod x;\nmod y;\n", &files[0]).expect_err("wrong base");
-        assert!(err.starts_with("src/lib.rs: the patch does not apply"), "{err}");
+        assert!(
+            err.starts_with("src/lib.rs: the patch does not apply"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -17,8 +17,7 @@ use crate::diff::rename_crate;
 
 /// The first line of what `work` appends to a step's manifest. Everything from it on is the
 /// course's, not the step's: `exercises --write-solution` cuts the manifest there.
-pub const MANIFEST_MARKER: &str =
-    "# ---- Added by `cargo xtask work`: the course's workspace settings, copied from its Cargo.toml.";
+pub const MANIFEST_MARKER: &str = "# ---- Added by `cargo xtask work`: the course's workspace settings, copied from its Cargo.toml.";
 
 /// Files and folders never copied: build output and the databases `cargo run` makes.
 pub fn is_skipped(file_name: &str) -> bool {
@@ -220,9 +219,7 @@ fn copy_renamed(from: &Path, to: &Path, old_name: &str, new_name: &str) -> Resul
         }
         let bytes = fs::read(&source).map_err(|e| format!("{}: {e}", source.display()))?;
         let bytes = match std::str::from_utf8(&bytes) {
-            Ok(text) if !text.contains('\0') => {
-                rename_crate(text, old_name, new_name).into_bytes()
-            }
+            Ok(text) if !text.contains('\0') => rename_crate(text, old_name, new_name).into_bytes(),
             _ => bytes,
         };
         fs::write(&dest, bytes).map_err(|e| format!("{}: {e}", dest.display()))?;
@@ -298,7 +295,10 @@ workspace = true
             "[workspace.lints.clippy]\nunwrap_used = \"warn\"",
             "# Slow hashing, made fast.\n[profile.dev.package.argon2]\nopt-level = 3",
         ] {
-            assert!(manifest.contains(table), "{table} is missing from\n{manifest}");
+            assert!(
+                manifest.contains(table),
+                "{table} is missing from\n{manifest}"
+            );
         }
         assert_eq!(
             manifest.matches("[workspace]").count(),
