@@ -32,7 +32,10 @@ async fn the_session_holds_the_id_not_the_name() {
     browser.get("/dashboard").await;
 
     // What the server stored for this browser, found by the id in its cookie.
-    let cookie = browser.cookies().get("id").expect("logging in sets the cookie");
+    let cookie = browser
+        .cookies()
+        .get("id")
+        .expect("logging in sets the cookie");
     let id = Id::from_str(cookie).expect("the cookie holds a session id");
     let record = store
         .load(&id)
