@@ -402,10 +402,13 @@ pub fn check(
     let (index, exercise) = find_exercise(root, targets, id)?;
     let target = &targets[index];
     let Some(check) = exercise.check() else {
-        return Err(format!(
-            "exercise {id} has no check: its answer is on its page, {}/README.md (under Exercises, \"Answer\")",
-            target.folder.path
-        ));
+        if exercise.page.as_ref().is_some_and(PageItem::has_answer) {
+            return Err(format!(
+                "exercise {id} has no check: its answer is on its page, {}/README.md (under the exercise, \"Answer\")",
+                target.folder.path
+            ));
+        }
+        return Err(format!("exercise {id} has no check yet"));
     };
     let copy = root.join(&target.copy);
     if !copy.join("Cargo.toml").is_file() {
@@ -468,7 +471,8 @@ pub fn solution(root: &Path, targets: &[Target], id: &str) -> Result<String, Str
     if let Some(solution) = exercise.solution() {
         eprintln!(
             "The reference solution of exercise {id}, as a diff of {copy}/ (paths inside it); \
-             there are other good ones. Apply it by hand, or inside {copy}/ with `git apply` or `patch -p1`.\n",
+             there are other good ones. Apply it by hand, or from the repository root with \
+             `cargo xtask solution {id} | git apply --directory={copy}`.\n",
             copy = target.copy
         );
         return Ok(target.rename(&work::read(&solution)?, &target.copy));
