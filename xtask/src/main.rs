@@ -8,10 +8,17 @@
 //! cargo xtask lesson-diff --files 3   # only the paths of the files it changes
 //! cargo xtask lessons                 # the lessons, one per line, in course order
 //! cargo xtask prepare                 # before class: build every lesson and its tests once
+//! cargo xtask work 2                  # my-step2/: your own copy of step 2, for its exercises
+//! cargo xtask check 2.1               # is exercise 2.1 done in my-step2/?
+//! cargo xtask solution 2.1            # its reference solution, once you have tried
+//! cargo xtask exercises [--verify]    # the exercises; --verify: each one holds up (CI)
 //! ```
 
 mod diff;
+mod exercises;
 mod lessons;
+mod patch;
+mod work;
 
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -39,6 +46,24 @@ commands:
   prepare
       Builds every step and appendix, and their tests, once: run it before class, and
       every `cargo run -p <step>` and `cargo test -p <step>` after it compiles nothing.
+
+exercises (see exercises/README.md):
+  work N [--fresh]
+      Makes my-stepN/, your own copy of step N to do its exercises in (git ignores it):
+      `cd my-stepN`, then `cargo run`, `cargo test`. It never overwrites your work;
+      --fresh moves an existing my-stepN/ to my-stepN.old/ and starts again.
+  check N.K [--verbose]
+      Runs exercise N.K's check in my-stepN/ and says whether it is done, and if not,
+      what is missing. --verbose: also cargo's whole output.
+  solution N.K
+      The reference solution of exercise N.K, as a diff of my-stepN/. Try first!
+  exercises
+      Every exercise, and how it is checked.
+  exercises --verify [N.K ...]
+      For the course's CI: each exercise's check fails on the step as published, its
+      solution applies, and with it the check and the step's own tests pass.
+  exercises --write-solution N.K
+      For exercise authors: writes my-stepN/'s changes as exercise N.K's solution.patch.
 ";
 
 /// Why the command failed, and its exit code: 2 when it was used wrongly.
@@ -95,6 +120,22 @@ fn run(args: &[&str]) -> Result<String, Failure> {
         ["lessons"] => Ok(lesson_list(&find_lessons()?, false)),
         ["lessons", "--folders"] => Ok(lesson_list(&find_lessons()?, true)),
         ["prepare"] => prepare(&find_lessons()?).map(|()| String::new()),
+        ["work", name] => Ok(exercises::work(&root(), &targets()?, name, false)?),
+        ["work", name, "--fresh"] | ["work", "--fresh", name] => {
+            Ok(exercises::work(&root(), &targets()?, name, true)?)
+        }
+        ["check", id] => check(id, false),
+        ["check", id, "--verbose"] | ["check", "--verbose", id] => check(id, true),
+        ["solution", id] => Ok(exercises::solution(&root(), &targets()?, id)?),
+        ["exercises"] => Ok(exercises::list(&root(), &targets()?)?),
+        ["exercises", "--verify", only @ ..] => exercises::verify(&root(), &targets()?, only)
+            .map_err(|summary| Failure {
+                code: 1,
+                message: summary,
+            }),
+        ["exercises", "--write-solution", id] => {
+            Ok(exercises::write_solution(&root(), &targets()?, id)?)
+        }
         ["lesson-diff", rest @ ..] => {
             let (mode, name) = match rest {
                 [name] => (Mode::Diff, name),
@@ -119,6 +160,23 @@ fn run(args: &[&str]) -> Result<String, Failure> {
         }
         _ => Err(usage_error(USAGE)),
     }
+}
+
+/// `check` prints its verdict either way; an exercise not done yet exits with 1.
+fn check(id: &str, verbose: bool) -> Result<String, Failure> {
+    let (verdict, passed) = exercises::check(&root(), &targets()?, id, verbose)?;
+    if passed {
+        Ok(verdict)
+    } else {
+        Err(Failure {
+            code: 1,
+            message: verdict.trim_end().to_string(),
+        })
+    }
+}
+
+fn targets() -> Result<Vec<exercises::Target>, Failure> {
+    Ok(exercises::targets(&find_lessons()?))
 }
 
 enum Mode {

@@ -1,0 +1,67 @@
+//! Exercise 1.2, "A reset button": `POST /reset` sets the visit count back to zero, and the
+//! counter page has a button that sends it.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::Request;
+use common::{Browser, app};
+
+fn reset_request() -> Request<Body> {
+    Request::post("/reset")
+        .body(Body::empty())
+        .expect("valid request")
+}
+
+#[tokio::test]
+async fn resetting_starts_the_count_again() {
+    let mut browser = Browser::new(&app());
+    for _ in 0..3 {
+        browser.get("/").await;
+    }
+
+    let reset = browser.send(reset_request()).await;
+    let counter = browser.get("/").await;
+
+    assert!(
+        reset.status.is_success() || reset.status.is_redirection(),
+        "POST /reset should work (a page or a redirect), but it answers {}",
+        reset.status
+    );
+    assert!(
+        counter.body.contains("Welcome! First visit."),
+        "after POST /reset the next visit to / should be the first again: expected 'Welcome! First visit.'"
+    );
+}
+
+#[tokio::test]
+async fn the_counter_page_has_a_reset_button() {
+    let page = Browser::new(&app()).get("/").await;
+
+    assert!(
+        page.body
+            .contains(r#"<form method="post" action="/reset">"#),
+        r#"the counter page should have a reset button: a <form method="post" action="/reset">"#
+    );
+}
+
+#[tokio::test]
+async fn a_get_does_not_reset() {
+    let mut browser = Browser::new(&app());
+    browser.get("/").await;
+    browser.send(reset_request()).await;
+    browser.get("/").await;
+
+    let get = browser.get("/reset").await;
+    let counter = browser.get("/").await;
+
+    assert!(
+        get.status == 405,
+        "GET /reset should be refused with 405 Method Not Allowed (a link or a prefetch must not reset), but it answers {}",
+        get.status
+    );
+    assert!(
+        counter.body.contains("Number of visits: 2"),
+        "a GET /reset should leave the count alone: expected 'Number of visits: 2'"
+    );
+}

@@ -1,0 +1,60 @@
+//! Exercise 2.2, "A second protected page": `GET /profile` is for logged-in sessions only,
+//! like `/dashboard`, and answers everybody else with the same 401 page.
+
+mod common;
+
+use common::{Browser, app};
+
+const GOOD_FORM: &str = "username=admin&password=1234";
+
+#[tokio::test]
+async fn the_profile_shows_the_logged_in_user() {
+    let mut browser = Browser::new(&app());
+    browser.post_form("/login", GOOD_FORM).await;
+
+    let profile = browser.get("/profile").await;
+
+    assert!(
+        profile.status == 200,
+        "GET /profile after logging in should be a page, but it answers {}",
+        profile.status
+    );
+    assert!(
+        profile.body.contains("Profile of user 1"),
+        "GET /profile after logging in should say 'Profile of user 1'"
+    );
+}
+
+#[tokio::test]
+async fn the_profile_is_unauthorized_without_login() {
+    let page = Browser::new(&app()).get("/profile").await;
+
+    assert!(
+        page.status == 401,
+        "GET /profile without logging in should answer 401 Unauthorized, but it answers {}",
+        page.status
+    );
+    assert!(
+        page.body.contains("Unauthorized") && page.body.contains(r#"href="/login""#),
+        "GET /profile without logging in should show the same 401 page as /dashboard, with its link to /login"
+    );
+}
+
+#[tokio::test]
+async fn the_dashboard_is_still_protected() {
+    let mut browser = Browser::new(&app());
+
+    let anonymous = browser.get("/dashboard").await;
+    browser.post_form("/login", GOOD_FORM).await;
+    let logged_in = browser.get("/dashboard").await;
+
+    assert!(
+        anonymous.status == 401,
+        "GET /dashboard without logging in should still answer 401, but it answers {}",
+        anonymous.status
+    );
+    assert!(
+        logged_in.body.contains("Welcome user 1 to the dashboard"),
+        "GET /dashboard after logging in should still say 'Welcome user 1 to the dashboard'"
+    );
+}

@@ -1,0 +1,903 @@
+//! The exercises at the end of each lesson page, and the commands that check them.
+//!
+//! Exercise K of lesson N is item K of the "## Exercises" list on the lesson's page
+//! (`stepN-*/README.md`, `appendix/NAME/README.md`). Each has either a check, in
+//! `exercises/stepN/K-slug/check.rs`, or an answer folded into the page (`<details>`); the
+//! folder's `solution.patch` is the reference solution, a unified diff against the lesson's
+//! folder. `exercises/README.md` describes the format. A student works in a copy of the
+//! folder (`cargo xtask work N`, see [`crate::work`]), where `cargo xtask check N.K` runs
+//! the check.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::diff::rename_crate;
+use crate::lessons::{Folder, Lesson};
+use crate::patch;
+use crate::work;
+
+/// A lesson that can have exercises, and where its exercises and the student's copy live.
+pub struct Target {
+    /// `2`, or an appendix's name.
+    pub name: String,
+    /// The course's folder: `step2-login`, crate `step2-login`.
+    pub folder: Folder,
+    /// The student's copy, relative to the root: `my-step2` (also its package name).
+    pub copy: String,
+    /// The exercises' folder, relative to the root: `exercises/step2`.
+    pub exercises: String,
+}
+
+impl Target {
+    pub fn of(lesson: &Lesson) -> Self {
+        let key = if lesson.folder.path.starts_with("step") {
+            format!("step{}", lesson.name)
+        } else {
+            lesson.name.clone()
+        };
+        Target {
+            name: lesson.name.clone(),
+            folder: lesson.folder.clone(),
+            copy: format!("my-{key}"),
+            exercises: format!("exercises/{key}"),
+        }
+    }
+
+    /// The copy's name in a check run by `--verify`, apart from the student's so the two
+    /// never overwrite each other's binary in the shared `target/`.
+    fn verify_name(&self) -> String {
+        self.copy.replacen("my-", "check-", 1)
+    }
+
+    /// Text of the course's folder, renamed for a copy called `new_name`.
+    fn rename(&self, text: &str, new_name: &str) -> String {
+        rename_crate(text, &self.folder.crate_name, new_name)
+    }
+}
+
+/// Exercise `K` of a lesson: what its page says, and its folder if it has one.
+pub struct Exercise {
+    pub id: String,
+    pub number: u32,
+    /// `exercises/step2/1-username`, if it exists.
+    pub folder: Option<PathBuf>,
+    pub page: Option<PageItem>,
+}
+
+impl Exercise {
+    fn check(&self) -> Option<PathBuf> {
+        let check = self.folder.as_ref()?.join("check.rs");
+        check.is_file().then_some(check)
+    }
+
+    fn solution(&self) -> Option<PathBuf> {
+        let solution = self.folder.as_ref()?.join("solution.patch");
+        solution.is_file().then_some(solution)
+    }
+
+    /// The file name (without `.rs`) the check gets in the copy's `tests/`: `exercise_2_1`.
+    fn test_name(&self) -> String {
+        format!("exercise_{}", self.id.replace(['.', '-'], "_"))
+    }
+}
+
+/// One numbered item of a page's "## Exercises" list.
+#[derive(Debug, PartialEq)]
+pub struct PageItem {
+    pub number: u32,
+    /// The bold title, `Count per page.`.
+    pub title: String,
+    pub text: String,
+}
+
+impl PageItem {
+    pub fn has_answer(&self) -> bool {
+        self.text.contains("<details>")
+    }
+
+    /// Every `cargo xtask check ID` the item names.
+    fn check_commands(&self) -> Vec<&str> {
+        self.text
+            .match_indices("cargo xtask check ")
+            .map(|(at, command)| {
+                self.text[at + command.len()..]
+                    .split(|c: char| c == '`' || c.is_whitespace())
+                    .next()
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+}
+
+/// The page's exercises section: the text between `## Exercises` and the next `## `
+/// heading, and its numbered items. None when the page has no such section.
+pub fn page_section(page: &str) -> Option<(String, Vec<PageItem>)> {
+    let mut lines = page
+        .lines()
+        .skip_while(|line| line.trim() != "## Exercises");
+    lines.next()?;
+    let section: Vec<&str> = lines.take_while(|line| !line.starts_with("## ")).collect();
+    let mut items: Vec<PageItem> = Vec::new();
+    for line in &section {
+        let number = line
+            .split_once(". ")
+            .and_then(|(n, _)| n.parse::<u32>().ok());
+        match (number, items.last_mut()) {
+            (Some(number), _) => {
+                let title = line
+                    .split("**")
+                    .nth(1)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+                items.push(PageItem {
+                    number,
+                    title,
+                    text: format!("{line}\n"),
+                });
+            }
+            (None, Some(item)) => {
+                item.text.push_str(line);
+                item.text.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    Some((section.join("\n"), items))
+}
+
+/// The lesson's page has taken up the exercise format: its exercises section tells how to
+/// work (`cargo xtask work N`). Pages without it are left out of `--verify`, and said so.
+fn page_uses_the_format(section: &str, target: &Target) -> bool {
+    section.contains(&format!("cargo xtask work {}", target.name))
+}
+
+/// The lesson's exercises: the page's items and the folders, matched by number.
+pub fn exercises(root: &Path, target: &Target) -> Result<Vec<Exercise>, String> {
+    let page = work::read(&root.join(&target.folder.path).join("README.md"))?;
+    let items = page_section(&page)
+        .map(|(_, items)| items)
+        .unwrap_or_default();
+    let mut by_number: BTreeMap<u32, Exercise> = BTreeMap::new();
+    for item in items {
+        by_number.insert(
+            item.number,
+            Exercise {
+                id: format!("{}.{}", target.name, item.number),
+                number: item.number,
+                folder: None,
+                page: Some(item),
+            },
+        );
+    }
+    let dir = root.join(&target.exercises);
+    if dir.is_dir() {
+        for entry in fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+            let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(number) = name
+                .split_once('-')
+                .and_then(|(n, _)| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let exercise = by_number.entry(number).or_insert_with(|| Exercise {
+                id: format!("{}.{number}", target.name),
+                number,
+                folder: None,
+                page: None,
+            });
+            if let Some(other) = &exercise.folder {
+                return Err(format!(
+                    "two folders are exercise {}: {} and {name}",
+                    exercise.id,
+                    other.display()
+                ));
+            }
+            exercise.folder = Some(entry.path());
+        }
+    }
+    Ok(by_number.into_values().collect())
+}
+
+/// `2.1` -> ("2", 1); `several-instances.2` -> ("several-instances", 2).
+pub fn parse_id(id: &str) -> Option<(&str, u32)> {
+    let (lesson, number) = id.rsplit_once('.')?;
+    Some((lesson, number.parse().ok()?))
+}
+
+/// The lessons that can have exercises.
+pub fn targets(lessons: &[Lesson]) -> Vec<Target> {
+    lessons.iter().map(Target::of).collect()
+}
+
+fn find_target<'a>(targets: &'a [Target], name: &str) -> Result<&'a Target, String> {
+    targets.iter().find(|t| t.name == name).ok_or_else(|| {
+        let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+        format!(
+            "there is no lesson `{name}`; the lessons are: {}",
+            names.join(", ")
+        )
+    })
+}
+
+fn find_exercise(root: &Path, targets: &[Target], id: &str) -> Result<(usize, Exercise), String> {
+    let Some((lesson, number)) = parse_id(id) else {
+        return Err(format!(
+            "`{id}` is not an exercise: write it as STEP.NUMBER, like 2.1"
+        ));
+    };
+    let target = find_target(targets, lesson)?;
+    let index = targets
+        .iter()
+        .position(|t| t.name == target.name)
+        .unwrap_or_default();
+    exercises(root, target)?
+        .into_iter()
+        .find(|e| e.number == number)
+        .map(|e| (index, e))
+        .ok_or_else(|| {
+            format!(
+                "there is no exercise {id}: see the Exercises of {}/README.md",
+                target.folder.path
+            )
+        })
+}
+
+// --- cargo xtask work ----------------------------------------------------------------------
+
+/// `cargo xtask work N [--fresh]`: makes the student's copy of lesson N.
+pub fn work(root: &Path, targets: &[Target], name: &str, fresh: bool) -> Result<String, String> {
+    let target = find_target(targets, name)?;
+    let copy = root.join(&target.copy);
+    let mut moved = String::new();
+    if copy.exists() {
+        if !fresh {
+            return Err(format!(
+                "{} already exists, with your work in it: `cd {}` and go on; to start over, `cargo xtask work {name} --fresh` moves it to {}.old/ first",
+                target.copy, target.copy, target.copy
+            ));
+        }
+        let old = work::old_copy_path(&copy);
+        if old.exists() {
+            return Err(format!(
+                "{}.old/ exists too: delete or rename it yourself (it holds earlier work), then run this again",
+                target.copy
+            ));
+        }
+        fs::rename(&copy, &old).map_err(|e| format!("moving {} aside: {e}", target.copy))?;
+        moved = format!("your previous copy is in {}.old/; ", target.copy);
+    }
+    work::make_copy(
+        root,
+        &root.join(&target.folder.path),
+        &target.folder.crate_name,
+        &copy,
+        &target.copy,
+        "../target",
+    )?;
+    Ok(format!(
+        "{moved}{copy}/ is your copy of {folder}/, as the package `{copy}`: `cd {copy}`, then `cargo run` and `cargo test`; check an exercise with `cargo xtask check {name}.1`\n",
+        copy = target.copy,
+        folder = target.folder.path,
+    ))
+}
+
+// --- cargo xtask check --------------------------------------------------------------------
+
+/// How one `cargo test` went.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    Passed,
+    /// Tests failed: their panic messages.
+    Failed(Vec<String>),
+    /// The compiler's first error.
+    DoesNotCompile(String),
+    /// Cargo failed some other way: its last words.
+    Broken(String),
+}
+
+/// `cargo test [--test NAME]` in `dir`, which is a copy with its own `.cargo/config.toml`.
+fn cargo_test(dir: &Path, test: Option<&str>) -> Result<(Outcome, String), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(dir)
+        .args(["test", "--message-format", "short"])
+        // The messages are what matters here, not where in the test harness they came from.
+        .env("RUST_BACKTRACE", "0");
+    if let Some(test) = test {
+        command.args(["--test", test]);
+    }
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let outcome = if output.status.success() {
+        Outcome::Passed
+    } else {
+        outcome_of_failure(&stdout, &stderr)
+    };
+    Ok((outcome, format!("{stderr}{stdout}")))
+}
+
+/// What went wrong, from a failed `cargo test --message-format short`'s output.
+pub fn outcome_of_failure(stdout: &str, stderr: &str) -> Outcome {
+    let messages = panic_messages(stdout);
+    if !messages.is_empty() {
+        return Outcome::Failed(messages);
+    }
+    let error = stderr.lines().find(|line| {
+        (line.contains(": error") || line.starts_with("error"))
+            && !line.starts_with("error: could not compile")
+            && !line.starts_with("error: test failed")
+    });
+    if let Some(error) = error {
+        return Outcome::DoesNotCompile(error.trim().to_string());
+    }
+    let last: Vec<&str> = stderr
+        .lines()
+        .chain(stdout.lines())
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    Outcome::Broken(last[last.len().saturating_sub(3)..].join(" / "))
+}
+
+/// The first line of each test's panic message, as the tests print them
+/// (`thread 'name' panicked at tests/x.rs:3:5:` then the message), without the
+/// `assertion ... failed:` prefix when the assertion has a message of its own.
+pub fn panic_messages(stdout: &str) -> Vec<String> {
+    let lines: Vec<&str> = stdout.lines().collect();
+    // (test name, message), so they come out in the same order each time, not in the
+    // order the tests happened to finish.
+    let mut messages: Vec<(&str, String)> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        // `thread 'name' panicked at ...:`, or `thread 'name' (1234) panicked at ...:`.
+        if !(line.starts_with("thread '") && line.contains(" panicked at ")) {
+            continue;
+        }
+        let Some(first) = lines.get(i + 1) else {
+            continue;
+        };
+        let mut message = first.trim().to_string();
+        for prefix in [
+            "assertion `left == right` failed: ",
+            "assertion `left != right` failed: ",
+        ] {
+            if let Some(rest) = message.strip_prefix(prefix) {
+                message = rest.to_string();
+            }
+        }
+        // An assertion without a message of its own: its values say what differed.
+        if message.starts_with("assertion `left") {
+            let values: Vec<&str> = lines[i + 2..]
+                .iter()
+                .take(2)
+                .map(|l| l.trim())
+                .filter(|l| l.starts_with("left:") || l.starts_with("right:"))
+                .collect();
+            message = format!("{message} ({})", values.join(", "));
+        }
+        let test = line.split('\'').nth(1).unwrap_or_default();
+        if !messages.iter().any(|(_, m)| *m == message) {
+            messages.push((test, message));
+        }
+    }
+    messages.sort();
+    messages.into_iter().map(|(_, message)| message).collect()
+}
+
+/// `cargo xtask check N.K [--verbose]`: runs exercise N.K's check in the student's copy.
+/// Returns the verdict and whether it passed.
+pub fn check(
+    root: &Path,
+    targets: &[Target],
+    id: &str,
+    verbose: bool,
+) -> Result<(String, bool), String> {
+    let (index, exercise) = find_exercise(root, targets, id)?;
+    let target = &targets[index];
+    let Some(check) = exercise.check() else {
+        if exercise.page.as_ref().is_some_and(PageItem::has_answer) {
+            return Err(format!(
+                "exercise {id} has no check: its answer is on its page, {}/README.md (under the exercise, \"Answer\")",
+                target.folder.path
+            ));
+        }
+        return Err(format!("exercise {id} has no check yet"));
+    };
+    let copy = root.join(&target.copy);
+    if !copy.join("Cargo.toml").is_file() {
+        return Err(format!(
+            "there is no {}/ yet: run `cargo xtask work {}` first, then do the exercise there",
+            target.copy, target.name
+        ));
+    }
+    let test = exercise.test_name();
+    let tests = copy.join("tests");
+    fs::create_dir_all(&tests).map_err(|e| format!("{}: {e}", tests.display()))?;
+    let file = tests.join(format!("{test}.rs"));
+    let source = work::read(&check)?;
+    work::write(&file, &target.rename(&source, &target.copy))?;
+    eprintln!(
+        "checking exercise {id}: `cargo test --test {test}` in {}/ ...",
+        target.copy
+    );
+    let result = cargo_test(&copy, Some(&test));
+    // The check is the course's, not the student's: it never stays in their copy.
+    let removed = fs::remove_file(&file);
+    let (outcome, output) = result?;
+    removed.map_err(|e| format!("removing {}: {e}", file.display()))?;
+    if verbose {
+        eprintln!("{output}");
+    }
+    let passed = outcome == Outcome::Passed;
+    Ok((verdict(id, &target.copy, &outcome), passed))
+}
+
+/// The one line (or one line per failed test) `check` prints.
+pub fn verdict(id: &str, copy: &str, outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Passed => format!("exercise {id} passes\n"),
+        Outcome::Failed(messages) if messages.len() == 1 => {
+            format!("exercise {id} is not done yet: {}\n", messages[0])
+        }
+        Outcome::Failed(messages) => {
+            let mut out = format!("exercise {id} is not done yet:\n");
+            for message in messages {
+                out.push_str(&format!("  - {message}\n"));
+            }
+            out
+        }
+        Outcome::DoesNotCompile(error) => format!(
+            "exercise {id} does not compile yet: {error} (`cargo build` in {copy}/ shows every error)\n"
+        ),
+        Outcome::Broken(what) => format!(
+            "exercise {id}: cargo test failed before running the check: {what} (`cargo xtask check {id} --verbose` shows everything)\n"
+        ),
+    }
+}
+
+// --- cargo xtask solution ------------------------------------------------------------------
+
+/// `cargo xtask solution N.K`: the reference solution, as a patch for the student's copy.
+pub fn solution(root: &Path, targets: &[Target], id: &str) -> Result<String, String> {
+    let (index, exercise) = find_exercise(root, targets, id)?;
+    let target = &targets[index];
+    if let Some(solution) = exercise.solution() {
+        eprintln!(
+            "The reference solution of exercise {id}, as a diff of {copy}/ (paths inside it); \
+             there are other good ones. Apply it by hand, or from the repository root with \
+             `cargo xtask solution {id} | git apply --directory={copy}`.\n",
+            copy = target.copy
+        );
+        return Ok(target.rename(&work::read(&solution)?, &target.copy));
+    }
+    if exercise.page.as_ref().is_some_and(PageItem::has_answer) {
+        return Ok(format!(
+            "The answer to exercise {id} is on its page, {}/README.md: under the exercise, click \"Answer\".\n",
+            target.folder.path
+        ));
+    }
+    Err(format!("exercise {id} has no reference solution yet"))
+}
+
+// --- cargo xtask exercises -----------------------------------------------------------------
+
+/// `cargo xtask exercises`: every exercise, one per line, with how it is checked.
+pub fn list(root: &Path, targets: &[Target]) -> Result<String, String> {
+    let mut out = String::new();
+    for target in targets {
+        for exercise in exercises(root, target)? {
+            let title = exercise.page.as_ref().map_or("", |p| p.title.as_str());
+            let how = if exercise.check().is_some() {
+                format!("cargo xtask check {}", exercise.id)
+            } else if exercise.page.as_ref().is_some_and(PageItem::has_answer) {
+                "answer on the page".to_string()
+            } else {
+                "not checked".to_string()
+            };
+            out.push_str(&format!("{:<6} {title:<40} {how}\n", exercise.id));
+        }
+    }
+    Ok(out)
+}
+
+/// What is wrong with a lesson's exercises as its page and folders describe them, before
+/// anything is built: one line per problem.
+pub fn layout_problems(target: &Target, section: &str, exercises: &[Exercise]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let page = format!("{}/README.md", target.folder.path);
+    if !section.contains(&format!("cd {}", target.copy)) {
+        problems.push(format!(
+            "{page}: the Exercises section says `cargo xtask work {}` but not `cd {}`",
+            target.name, target.copy
+        ));
+    }
+    for (expected, exercise) in (1..).zip(exercises) {
+        let id = &exercise.id;
+        if exercise.number != expected {
+            problems.push(format!(
+                "exercise {id}: numbered {} where {expected} was expected",
+                exercise.number
+            ));
+        }
+        let Some(item) = &exercise.page else {
+            problems.push(format!(
+                "exercise {id}: {} has no item {} on {page}",
+                exercise
+                    .folder
+                    .as_ref()
+                    .map_or(String::new(), |f| f.display().to_string()),
+                exercise.number
+            ));
+            continue;
+        };
+        let commands = item.check_commands();
+        for command in &commands {
+            if command != id {
+                problems.push(format!(
+                    "exercise {id}: its item on {page} says `cargo xtask check {command}`"
+                ));
+            }
+        }
+        let names_check = commands.contains(&id.as_str());
+        match (exercise.check(), names_check, item.has_answer()) {
+            (Some(_), true, _) => {}
+            (Some(_), false, _) => problems.push(format!(
+                "exercise {id}: it has a check, but its item on {page} does not say `cargo xtask check {id}`"
+            )),
+            (None, true, _) => problems.push(format!(
+                "exercise {id}: {page} says `cargo xtask check {id}`, but there is no {}/{}-*/check.rs",
+                target.exercises, exercise.number
+            )),
+            (None, false, true) => {}
+            (None, false, false) => problems.push(format!(
+                "exercise {id}: neither a check ({}/{}-*/check.rs) nor an answer (<details>) on {page}",
+                target.exercises, exercise.number
+            )),
+        }
+        if exercise.folder.is_some() && exercise.solution().is_none() {
+            problems.push(format!("exercise {id}: its folder has no solution.patch"));
+        }
+        if exercise.check().is_some() && exercise.solution().is_none() && !item.has_answer() {
+            problems.push(format!("exercise {id}: a check, but no reference solution"));
+        }
+    }
+    problems
+}
+
+/// `cargo xtask exercises --verify [ID...]`: every exercise holds up. For each one with a
+/// folder, in a fresh copy of its lesson's folder under `target/exercise-check/`:
+/// its check compiles and fails (with messages) on the folder as published; its solution
+/// applies; with the solution, the check and all the folder's own tests pass.
+pub fn verify(root: &Path, targets: &[Target], only: &[&str]) -> Result<String, String> {
+    let started = Instant::now();
+    let mut problems: Vec<String> = Vec::new();
+    let mut summary = String::new();
+    let (mut verified, mut answers) = (0, 0);
+    for target in targets {
+        let page = work::read(&root.join(&target.folder.path).join("README.md"))?;
+        let Some((section, _)) = page_section(&page) else {
+            continue;
+        };
+        if !page_uses_the_format(&section, target) {
+            let count = page_section(&page).map_or(0, |(_, items)| items.len());
+            summary.push_str(&format!(
+                "{}: {count} exercises on the page, not in the exercise format yet (no `cargo xtask work {}`): skipped\n",
+                target.folder.path, target.name
+            ));
+            continue;
+        }
+        let exercises = exercises(root, target)?;
+        problems.extend(layout_problems(target, &section, &exercises));
+        for exercise in &exercises {
+            if !only.is_empty() && !only.contains(&exercise.id.as_str()) {
+                continue;
+            }
+            if exercise.folder.is_none() || exercise.solution().is_none() {
+                answers += 1;
+                continue;
+            }
+            let started = Instant::now();
+            match verify_one(root, target, exercise) {
+                Ok(what) => {
+                    verified += 1;
+                    let line = format!(
+                        "exercise {}: {what} ({:.0} s)\n",
+                        exercise.id,
+                        started.elapsed().as_secs_f64()
+                    );
+                    // Progress as it goes; the summary only counts them.
+                    eprint!("{line}");
+                }
+                Err(problem) => {
+                    let line = format!("exercise {}: {problem}", exercise.id);
+                    eprintln!("FAIL: {line}");
+                    problems.push(line);
+                }
+            }
+        }
+    }
+    summary.push_str(&format!(
+        "{verified} exercises verified, {answers} answered on their pages, in {:.0} s\n",
+        started.elapsed().as_secs_f64()
+    ));
+    if problems.is_empty() {
+        Ok(summary)
+    } else {
+        Err(format!(
+            "{summary}exercises verification FAILED:\n  {}",
+            problems.join("\n  ")
+        ))
+    }
+}
+
+/// One exercise through its whole life, in a fresh copy at `target/exercise-check/<name>/`.
+/// The lesson's exercises take turns in the same folder: to Cargo it is the same package
+/// each time, so each build replaces the last one's files in `target/` instead of adding
+/// its own, and incremental compilation reuses what did not change.
+fn verify_one(root: &Path, target: &Target, exercise: &Exercise) -> Result<String, String> {
+    let name = target.verify_name();
+    let dir = root.join("target").join("exercise-check").join(&name);
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    work::make_copy(
+        root,
+        &root.join(&target.folder.path),
+        &target.folder.crate_name,
+        &dir,
+        &name,
+        "../../../target",
+    )?;
+    let mut done = Vec::new();
+
+    if let Some(check) = exercise.check() {
+        let test = exercise.test_name();
+        let source = target.rename(&work::read(&check)?, &name);
+        work::write(&dir.join("tests").join(format!("{test}.rs")), &source)?;
+        match cargo_test(&dir, Some(&test))?.0 {
+            Outcome::Failed(messages) => done.push(format!(
+                "its check fails unsolved ({} message{})",
+                messages.len(),
+                if messages.len() == 1 { "" } else { "s" }
+            )),
+            Outcome::Passed => return Err("its check passes before the exercise is done".into()),
+            Outcome::DoesNotCompile(error) => {
+                return Err(format!(
+                    "its check does not compile against {}/ as published, so a student would see a compiler error instead of what is missing: {error}",
+                    target.folder.path
+                ));
+            }
+            Outcome::Broken(what) => return Err(format!("cargo test failed: {what}")),
+        }
+    }
+
+    let solution = exercise.solution().ok_or("it has no solution.patch")?;
+    let patch = work::read(&solution)?;
+    let files =
+        patch::apply_to_folder(&dir, &patch, |text| target.rename(text, &name)).map_err(|e| {
+            format!(
+                "its solution.patch does not apply to {}/: {e}",
+                target.folder.path
+            )
+        })?;
+    done.push(format!(
+        "its solution applies ({} file{})",
+        files.len(),
+        if files.len() == 1 { "" } else { "s" }
+    ));
+
+    match cargo_test(&dir, None)?.0 {
+        Outcome::Passed => done.push(if exercise.check().is_some() {
+            "with it the check and the step's tests pass".to_string()
+        } else {
+            "with it the step's tests pass".to_string()
+        }),
+        Outcome::Failed(messages) => {
+            return Err(format!(
+                "with its solution, tests fail: {}",
+                messages.join("; ")
+            ));
+        }
+        Outcome::DoesNotCompile(error) => {
+            return Err(format!("with its solution, it does not compile: {error}"));
+        }
+        Outcome::Broken(what) => {
+            return Err(format!("with its solution, cargo test failed: {what}"));
+        }
+    }
+    Ok(done.join(", "))
+}
+
+/// `cargo xtask exercises --write-solution N.K`: for exercise authors, the student's copy
+/// `my-stepN/` as it is now, written as the exercise's `solution.patch` (a diff against the
+/// course's folder, with the course's crate name). The copy's own additions (its workspace
+/// tables, `.cargo/`, `Cargo.lock`, a check left in `tests/`) and the page are left out.
+pub fn write_solution(root: &Path, targets: &[Target], id: &str) -> Result<String, String> {
+    let (index, exercise) = find_exercise(root, targets, id)?;
+    let target = &targets[index];
+    let Some(folder) = &exercise.folder else {
+        return Err(format!(
+            "exercise {id} has no folder: make {}/{}-SLUG/ first",
+            target.exercises, exercise.number
+        ));
+    };
+    let copy = root.join(&target.copy);
+    if !copy.is_dir() {
+        return Err(format!(
+            "there is no {}/ to make the solution from",
+            target.copy
+        ));
+    }
+    let course = text_files(&root.join(&target.folder.path), "")?;
+    let mut solved = BTreeMap::new();
+    for (path, text) in text_files(&copy, "")? {
+        let skip = path == "Cargo.lock"
+            || path.starts_with(".cargo/")
+            || (path.starts_with("tests/exercise_") && path.ends_with(".rs"));
+        if skip {
+            continue;
+        }
+        let text = if path == "Cargo.toml" {
+            format!("{}\n", work::step_manifest_of(&text).trim_end())
+        } else {
+            text
+        };
+        solved.insert(
+            path,
+            rename_crate(&text, &target.copy, &target.folder.crate_name),
+        );
+    }
+    let patch = patch::make(&course, &solved);
+    if patch.is_empty() {
+        return Err(format!(
+            "{}/ is the same as {}/: nothing to write",
+            target.copy, target.folder.path
+        ));
+    }
+    let out = folder.join("solution.patch");
+    work::write(&out, &patch)?;
+    Ok(format!("wrote {}\n", out.display()))
+}
+
+/// Every text file under `dir` but build output, databases and the page: path -> text.
+fn text_files(dir: &Path, prefix: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut files = BTreeMap::new();
+    for entry in fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if work::is_skipped(&name) || (prefix.is_empty() && name == "README.md") {
+            continue;
+        }
+        let path = format!("{prefix}{name}");
+        if entry.path().is_dir() {
+            files.extend(text_files(&entry.path(), &format!("{path}/"))?);
+        } else if let Ok(text) = fs::read_to_string(entry.path()) {
+            files.insert(path, text);
+        }
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = "\
+# Step 2
+
+## Exercises
+
+Work in your own copy: `cargo xtask work 2`, then `cd my-step2`.
+
+1. **Remember the username.** Show it. Check: `cargo xtask check 2.1`
+2. **Why?** Explain.
+   <details><summary>Answer</summary>
+
+   Because.
+   </details>
+3. **Redirect.** Check: `cargo xtask check 2.3`
+
+## What the next step fixes
+
+4. Not an exercise.
+";
+
+    #[test]
+    fn the_page_s_exercises_are_the_numbered_items_of_its_exercises_section() {
+        let (section, items) = page_section(PAGE).expect("has a section");
+        assert!(section.contains("cargo xtask work 2"));
+        assert!(!section.contains("next step"));
+        let numbers: Vec<u32> = items.iter().map(|i| i.number).collect();
+        assert_eq!(numbers, [1, 2, 3]);
+        assert_eq!(items[0].title, "Remember the username.");
+        assert_eq!(items[0].check_commands(), ["2.1"]);
+        assert!(!items[0].has_answer());
+        assert!(items[1].has_answer(), "{}", items[1].text);
+        assert!(items[1].check_commands().is_empty());
+        assert_eq!(page_section("# No exercises\n"), None);
+    }
+
+    #[test]
+    fn exercise_ids_are_the_lesson_and_the_number() {
+        assert_eq!(parse_id("2.1"), Some(("2", 1)));
+        assert_eq!(
+            parse_id("several-instances.3"),
+            Some(("several-instances", 3))
+        );
+        assert_eq!(parse_id("2"), None);
+        assert_eq!(parse_id("2.x"), None);
+    }
+
+    #[test]
+    fn the_verdict_quotes_the_assertion_messages() {
+        let stdout = "\
+running 2 tests
+test a ... FAILED
+test b ... FAILED
+
+failures:
+
+---- a stdout ----
+
+thread 'a' panicked at tests/exercise_2_1.rs:10:5:
+GET /about should count its own visits: expected 'About visits: 2'
+note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace
+
+---- b stdout ----
+
+thread 'b' panicked at tests/exercise_2_1.rs:20:5:
+assertion `left == right` failed: GET /profile without a login should answer 401
+  left: 404
+ right: 401
+";
+        let outcome = outcome_of_failure(
+            stdout,
+            "error: test failed, to rerun pass `--test exercise_2_1`",
+        );
+        assert_eq!(
+            outcome,
+            Outcome::Failed(vec![
+                "GET /about should count its own visits: expected 'About visits: 2'".into(),
+                "GET /profile without a login should answer 401".into(),
+            ])
+        );
+        assert_eq!(
+            verdict("2.1", "my-step2", &outcome),
+            "exercise 2.1 is not done yet:\n  - GET /about should count its own visits: expected 'About visits: 2'\n  - GET /profile without a login should answer 401\n"
+        );
+    }
+
+    #[test]
+    fn an_assertion_without_a_message_shows_its_values() {
+        let stdout = "thread 'a' (42) panicked at tests/x.rs:1:1:\nassertion `left == right` failed\n  left: 1\n right: 2\n";
+        assert_eq!(
+            panic_messages(stdout),
+            ["assertion `left == right` failed (left: 1, right: 2)"]
+        );
+    }
+
+    #[test]
+    fn a_compile_error_is_the_first_error_line() {
+        let stderr = "\
+   Compiling my-step2 v0.1.0
+src/lib.rs:3:5: warning: unused import
+src/routes/auth.rs:40:9: error[E0425]: cannot find value `user` in this scope
+src/routes/auth.rs:41:9: error[E0308]: mismatched types
+error: could not compile `my-step2` (lib) due to 2 previous errors
+";
+        assert_eq!(
+            outcome_of_failure("", stderr),
+            Outcome::DoesNotCompile(
+                "src/routes/auth.rs:40:9: error[E0425]: cannot find value `user` in this scope"
+                    .into()
+            )
+        );
+    }
+}
