@@ -60,9 +60,18 @@ impl Config {
     pub const DEFAULT_PORT: u16 = 3000;
 
     /// The session database when `DATABASE_URL` is not set: `sessions.db` in this crate's
-    /// folder, wherever `cargo run` was started from.
-    pub const DEFAULT_DATABASE_URL: &str =
-        concat!("sqlite://", env!("CARGO_MANIFEST_DIR"), "/sessions.db");
+    /// folder under `cargo run`, wherever it was started from, and in the current folder
+    /// when the program is started by itself (`target/debug/NAME`).
+    ///
+    /// The folder is `CARGO_MANIFEST_DIR`, which `cargo run` sets for the program it runs,
+    /// read when the server starts: a path fixed at build time would be the folder of
+    /// whoever built the program, wrong on any other computer its `target/` is copied to.
+    pub fn default_database_url(manifest_dir: Option<String>) -> String {
+        match manifest_dir.filter(|dir| !dir.trim().is_empty()) {
+            Some(dir) => format!("sqlite://{dir}/sessions.db"),
+            None => "sqlite://sessions.db".to_string(),
+        }
+    }
 
     /// OWASP ASVS 3.3.2 (level 2): at most 30 minutes without activity.
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -101,8 +110,8 @@ impl Config {
                 format!("PORT must be a whole number from 0 to 65535, not {value:?}")
             })?,
         };
-        let database_url =
-            var("DATABASE_URL").unwrap_or_else(|| Self::DEFAULT_DATABASE_URL.to_string());
+        let database_url = var("DATABASE_URL")
+            .unwrap_or_else(|| Self::default_database_url(var("CARGO_MANIFEST_DIR")));
         // sqlx would take a bare word as a file name and create it; insist on the scheme
         // so a typo or a URL for another database is reported, not obeyed.
         let known = ["sqlite:", "postgres://", "postgresql://"];
@@ -315,14 +324,24 @@ mod tests {
     }
 
     #[test]
-    fn the_database_defaults_to_a_file_in_the_crate_folder() {
-        let config = Config::from_vars(|_| None).expect("the defaults are valid");
-        assert!(
-            config.database_url.starts_with("sqlite://"),
-            "{}",
-            config.database_url
+    fn under_cargo_run_the_database_is_in_the_crate_folder() {
+        // `cargo run` names the crate's folder in `CARGO_MANIFEST_DIR` when it starts us.
+        let config = Config::from_vars(|name| {
+            (name == "CARGO_MANIFEST_DIR").then(|| "/course/lesson".to_string())
+        });
+        assert_eq!(
+            config.map(|c| c.database_url),
+            Ok("sqlite:///course/lesson/sessions.db".to_string())
         );
-        assert!(config.database_url.ends_with("instances/sessions.db"));
+    }
+
+    #[test]
+    fn started_without_cargo_the_database_is_in_the_working_folder() {
+        let config = Config::from_vars(|_| None);
+        assert_eq!(
+            config.map(|c| c.database_url),
+            Ok("sqlite://sessions.db".to_string())
+        );
     }
 
     #[test]
