@@ -59,20 +59,6 @@ impl Config {
     /// The default port, as in the Express tutorial's `app.listen(3000)`.
     pub const DEFAULT_PORT: u16 = 3000;
 
-    /// The session database when `DATABASE_URL` is not set: `sessions.db` in this crate's
-    /// folder under `cargo run`, wherever it was started from, and in the current folder
-    /// when the program is started by itself (`target/debug/NAME`).
-    ///
-    /// The folder is `CARGO_MANIFEST_DIR`, which `cargo run` sets for the program it runs,
-    /// read when the server starts: a path fixed at build time would be the folder of
-    /// whoever built the program, wrong on any other computer its `target/` is copied to.
-    pub fn default_database_url(manifest_dir: Option<String>) -> String {
-        match manifest_dir.filter(|dir| !dir.trim().is_empty()) {
-            Some(dir) => format!("sqlite://{dir}/sessions.db"),
-            None => "sqlite://sessions.db".to_string(),
-        }
-    }
-
     /// OWASP ASVS 3.3.2 (level 2): at most 30 minutes without activity.
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -110,8 +96,12 @@ impl Config {
                 format!("PORT must be a whole number from 0 to 65535, not {value:?}")
             })?,
         };
+        // Without `DATABASE_URL`: `sessions.db` in the crate's folder, which `cargo run` names
+        // in `CARGO_MANIFEST_DIR` (read now: a path fixed at build time would be wrong on
+        // another computer), else in the current folder.
         let database_url = var("DATABASE_URL")
-            .unwrap_or_else(|| Self::default_database_url(var("CARGO_MANIFEST_DIR")));
+            .or_else(|| var("CARGO_MANIFEST_DIR").map(|dir| format!("sqlite://{dir}/sessions.db")))
+            .unwrap_or_else(|| "sqlite://sessions.db".to_string());
         // sqlx would take a bare word as a file name and create it; insist on the scheme
         // so a typo or a URL for another database is reported, not obeyed.
         if !database_url.starts_with("sqlite:") {
@@ -301,22 +291,18 @@ mod tests {
     }
 
     #[test]
-    fn under_cargo_run_the_database_is_in_the_crate_folder() {
+    fn the_database_is_in_the_crate_folder_under_cargo_run_else_in_the_working_folder() {
         // `cargo run` names the crate's folder in `CARGO_MANIFEST_DIR` when it starts us.
-        let config = Config::from_vars(|name| {
+        let under_cargo = Config::from_vars(|name| {
             (name == "CARGO_MANIFEST_DIR").then(|| "/course/lesson".to_string())
         });
+        let alone = Config::from_vars(|_| None);
         assert_eq!(
-            config.map(|c| c.database_url),
+            under_cargo.map(|c| c.database_url),
             Ok("sqlite:///course/lesson/sessions.db".to_string())
         );
-    }
-
-    #[test]
-    fn started_without_cargo_the_database_is_in_the_working_folder() {
-        let config = Config::from_vars(|_| None);
         assert_eq!(
-            config.map(|c| c.database_url),
+            alone.map(|c| c.database_url),
             Ok("sqlite://sessions.db".to_string())
         );
     }

