@@ -56,9 +56,9 @@ async fn log_in(browser: &Browser, server: &Server) {
 
 /// Takes a screenshot of a page whose session panel is showing.
 ///
-/// The panel lists the session's CSRF token (random) and its start time (a Unix
-/// timestamp): shown as they are, every run would produce a different PNG and a
-/// needless change in git. So just before the shot those two values are replaced
+/// The panel lists the session's CSRF token (random), its start time and the time its row
+/// was last written (Unix timestamps): shown as they are, every run would produce a
+/// different PNG and a needless change in git. So just before the shot those values are replaced
 /// with bullets of the same length, in the browser's copy of the page only: nothing
 /// the tests assert on is changed, and the layout stays as it really is.
 async fn screenshot_with_panel(browser: &Browser, name: &str) {
@@ -68,7 +68,7 @@ async fn screenshot_with_panel(browser: &Browser, name: &str) {
             "let masked = 0;\
              for (const row of document.querySelectorAll('.panel tbody tr')) {\
                const [key, value] = row.querySelectorAll('code');\
-               if (key && value && ['csrf_token', 'started_at'].includes(key.textContent)) {\
+               if (key && value && ['csrf_token', 'started_at', 'touched_at'].includes(key.textContent)) {\
                  value.textContent = value.textContent.replace(/[^\"]/g, '\u{2022}');\
                  masked += 1;\
                }\
@@ -78,12 +78,12 @@ async fn screenshot_with_panel(browser: &Browser, name: &str) {
         )
         .await
         .expect("the page runs a script");
-    // Both values are in every logged-in or form-showing session; if the panel ever
-    // stops showing one, this says so instead of leaving a screenshot that changes.
+    // The three are in every logged-in or form-showing session; if the panel ever stops
+    // showing one, this says so instead of leaving a screenshot that changes.
     assert_eq!(
         masked,
-        Value::from(2),
-        "the panel should show a csrf_token and a started_at to mask before {name}",
+        Value::from(3),
+        "the panel should show a csrf_token, a started_at and a touched_at to mask before {name}",
     );
     browser.screenshot(name).await;
 }
