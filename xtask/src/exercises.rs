@@ -582,13 +582,17 @@ pub fn verify(root: &Path, targets: &[Target], only: &[&str]) -> Result<String, 
     let (mut verified, mut answers) = (0, 0);
     for target in targets {
         let page = work::read(&root.join(&target.folder.path).join("README.md"))?;
+        // Every lesson's page has exercises, and every one of them can be checked.
         let Some((section, _)) = page_section(&page) else {
+            problems.push(format!(
+                "{}/README.md has no `## Exercises` section",
+                target.folder.path
+            ));
             continue;
         };
         if !page_uses_the_format(&section, target) {
-            let count = page_section(&page).map_or(0, |(_, items)| items.len());
-            summary.push_str(&format!(
-                "{}: {count} exercises on the page, not in the exercise format yet (no `cargo xtask work {}`): skipped\n",
+            problems.push(format!(
+                "{}/README.md: its exercises do not say how to work on them (`cargo xtask work {}`)",
                 target.folder.path, target.name
             ));
             continue;
