@@ -8,7 +8,7 @@ use common::{Browser, COOKIE, Server, app};
 
 #[tokio::test]
 async fn a_garbled_session_cookie_is_treated_as_no_session() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     browser.set_cookie(COOKIE, "%%%not-an-id%%%");
 
     let page = browser.get("/").await;
@@ -19,7 +19,7 @@ async fn a_garbled_session_cookie_is_treated_as_no_session() {
 
 #[tokio::test]
 async fn an_id_the_server_never_issued_is_not_adopted() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     // Well-formed (22 base64url characters) but unknown to the store.
     browser.set_cookie(COOKIE, "AAAAAAAAAAAAAAAAAAAAAA");
 
@@ -35,7 +35,7 @@ async fn an_id_the_server_never_issued_is_not_adopted() {
 
 #[tokio::test]
 async fn an_unknown_path_gets_a_404_page() {
-    let page = Browser::new(&app().await).get("/no/such/page").await;
+    let page = Browser::new(&app()).get("/no/such/page").await;
 
     assert_eq!(page.status, 404);
     assert!(page.body.contains("Page not found"), "{}", page.body);
@@ -43,7 +43,7 @@ async fn an_unknown_path_gets_a_404_page() {
 
 #[tokio::test]
 async fn a_post_to_the_counter_is_refused_with_405() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
 
     let page = browser
         .post("/", "application/x-www-form-urlencoded", "views=1000")
@@ -73,7 +73,7 @@ fn the_stylesheet_is_served_from_any_working_directory() {
 
 #[tokio::test]
 async fn a_login_with_a_missing_field_is_a_4xx_page() {
-    let page = Browser::new(&app().await)
+    let page = Browser::new(&app())
         .post_form("/login", "username=admin")
         .await;
 
@@ -87,7 +87,7 @@ async fn a_login_with_a_missing_field_is_a_4xx_page() {
 
 #[tokio::test]
 async fn malformed_json_is_400() {
-    let page = Browser::new(&app().await)
+    let page = Browser::new(&app())
         .post_json("/login", r#"{"username": "admin", "#)
         .await;
 
@@ -97,7 +97,7 @@ async fn malformed_json_is_400() {
 
 #[tokio::test]
 async fn json_of_the_wrong_shape_is_422() {
-    let page = Browser::new(&app().await)
+    let page = Browser::new(&app())
         .post_json("/login", r#"{"username": 1, "password": []}"#)
         .await;
 
@@ -106,7 +106,7 @@ async fn json_of_the_wrong_shape_is_422() {
 
 #[tokio::test]
 async fn a_login_in_plain_text_is_415() {
-    let page = Browser::new(&app().await)
+    let page = Browser::new(&app())
         .post("/login", "text/plain", "admin 1234")
         .await;
 
@@ -120,7 +120,7 @@ async fn a_login_in_plain_text_is_415() {
 
 #[tokio::test]
 async fn a_login_without_a_content_type_is_415() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     let token = browser.token().await;
     let request = Request::post("/login")
         .header("x-csrf-token", token)
@@ -136,7 +136,7 @@ async fn a_login_without_a_content_type_is_415() {
 async fn a_form_that_is_not_utf8_is_a_4xx_page() {
     let body = b"username=\xff\xfe&password=1234".to_vec();
 
-    let page = Browser::new(&app().await)
+    let page = Browser::new(&app())
         .post("/login", "application/x-www-form-urlencoded", body)
         .await;
 
@@ -150,7 +150,7 @@ async fn an_oversized_body_is_413() {
         "x".repeat(step5_hardened::BODY_LIMIT)
     );
 
-    let page = Browser::new(&app().await).post_form("/login", &body).await;
+    let page = Browser::new(&app()).post_form("/login", &body).await;
 
     assert_eq!(page.status, 413);
     assert!(page.body.contains("Request too large"), "{}", page.body);
@@ -160,7 +160,7 @@ async fn an_oversized_body_is_413() {
 async fn a_typed_username_is_shown_back_escaped() {
     let body = "username=%3Cscript%3Ealert(1)%3C%2Fscript%3E&password=x";
 
-    let page = Browser::new(&app().await).post_form("/login", body).await;
+    let page = Browser::new(&app()).post_form("/login", body).await;
 
     assert_eq!(page.status, 401);
     assert!(
@@ -177,7 +177,7 @@ async fn a_typed_username_is_shown_back_escaped() {
 
 #[tokio::test]
 async fn json_details_are_escaped_in_the_error_page() {
-    let page = Browser::new(&app().await)
+    let page = Browser::new(&app())
         .post_json("/login", r#"{"<b>": 1"#)
         .await;
 
@@ -187,7 +187,7 @@ async fn json_details_are_escaped_in_the_error_page() {
 
 #[tokio::test]
 async fn a_login_of_the_wrong_shape_is_explained_without_naming_the_servers_types() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     let pages = [
         browser.post_form("/login", "username=admin").await,
         browser

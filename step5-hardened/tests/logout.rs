@@ -8,7 +8,7 @@ const GOOD_FORM: &str = "username=admin&password=1234";
 
 #[tokio::test]
 async fn the_dashboard_has_a_logout_button() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     browser.post_form("/login", GOOD_FORM).await;
 
     let page = browser.get("/dashboard").await;
@@ -23,7 +23,7 @@ async fn the_dashboard_has_a_logout_button() {
 
 #[tokio::test]
 async fn logging_out_ends_the_login() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     browser.post_form("/login", GOOD_FORM).await;
 
     let page = browser.post_form("/logout", "").await;
@@ -40,7 +40,7 @@ async fn logging_out_ends_the_login() {
 
 #[tokio::test]
 async fn the_logout_response_tells_the_browser_to_drop_the_cookie() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     browser.post_form("/login", GOOD_FORM).await;
 
     let page = browser.post_form("/logout", "").await;
@@ -59,7 +59,7 @@ async fn the_logout_response_tells_the_browser_to_drop_the_cookie() {
 
 #[tokio::test]
 async fn replaying_the_old_cookie_after_logout_is_anonymous() {
-    let app = app().await;
+    let app = app();
     let mut browser = Browser::new(&app);
     browser.get("/").await;
     browser.post_form("/login", GOOD_FORM).await;
@@ -84,7 +84,7 @@ async fn replaying_the_old_cookie_after_logout_is_anonymous() {
 
 #[tokio::test]
 async fn the_page_after_logout_shows_an_empty_session() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     browser.post_form("/login", GOOD_FORM).await;
 
     let page = browser.post_form("/logout", "").await;
@@ -98,7 +98,7 @@ async fn the_page_after_logout_shows_an_empty_session() {
 
 #[tokio::test]
 async fn logout_cannot_be_triggered_by_a_get() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     browser.post_form("/login", GOOD_FORM).await;
 
     let page = browser.get("/logout").await;
@@ -113,7 +113,7 @@ async fn logout_cannot_be_triggered_by_a_get() {
 
 #[tokio::test]
 async fn logging_out_twice_is_harmless() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     browser.post_form("/login", GOOD_FORM).await;
     browser.post_form("/logout", "").await;
 

@@ -6,7 +6,7 @@ use common::{Browser, app};
 
 #[tokio::test]
 async fn the_first_visit_is_welcomed() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
 
     let page = browser.get("/").await;
 
@@ -16,7 +16,7 @@ async fn the_first_visit_is_welcomed() {
 
 #[tokio::test]
 async fn the_second_visit_is_counted() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
 
     browser.get("/").await;
     let page = browser.get("/").await;
@@ -26,7 +26,7 @@ async fn the_second_visit_is_counted() {
 
 #[tokio::test]
 async fn the_count_keeps_rising_with_each_visit() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
 
     for _ in 0..4 {
         browser.get("/").await;
@@ -38,7 +38,7 @@ async fn the_count_keeps_rising_with_each_visit() {
 
 #[tokio::test]
 async fn a_browser_without_the_cookie_starts_again() {
-    let app = app().await;
+    let app = app();
     let mut with_cookie = Browser::new(&app);
     with_cookie.get("/").await;
     with_cookie.get("/").await;
@@ -51,7 +51,7 @@ async fn a_browser_without_the_cookie_starts_again() {
 
 #[tokio::test]
 async fn two_browsers_have_separate_sessions() {
-    let app = app().await;
+    let app = app();
     let mut alice = Browser::new(&app);
     let mut bob = Browser::new(&app);
 
@@ -80,7 +80,7 @@ async fn two_browsers_have_separate_sessions() {
 
 #[tokio::test]
 async fn the_cookie_holds_an_id_and_lives_for_the_idle_timeout() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
 
     let page = browser.get("/").await;
 
@@ -103,7 +103,7 @@ async fn the_cookie_holds_an_id_and_lives_for_the_idle_timeout() {
 
 #[tokio::test]
 async fn the_panel_shows_what_the_session_holds() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
 
     browser.get("/").await;
     let page = browser.get("/").await;

@@ -10,7 +10,7 @@ const GOOD_JSON: &str = r#"{"username":"admin","password":"1234"}"#;
 
 #[tokio::test]
 async fn the_login_page_is_a_form() {
-    let page = Browser::new(&app().await).get("/login").await;
+    let page = Browser::new(&app()).get("/login").await;
 
     assert_eq!(page.status, 200);
     assert!(
@@ -25,7 +25,7 @@ async fn the_login_page_is_a_form() {
 
 #[tokio::test]
 async fn the_login_page_starts_a_session_for_its_csrf_token() {
-    let page = Browser::new(&app().await).get("/login").await;
+    let page = Browser::new(&app()).get("/login").await;
 
     assert_eq!(page.set_cookies().len(), 1, "{:?}", page.set_cookies());
     assert!(
@@ -37,7 +37,7 @@ async fn the_login_page_starts_a_session_for_its_csrf_token() {
 
 #[tokio::test]
 async fn the_dashboard_is_unauthorized_without_login() {
-    let page = Browser::new(&app().await).get("/dashboard").await;
+    let page = Browser::new(&app()).get("/dashboard").await;
 
     assert_eq!(page.status, 401);
     assert!(page.body.contains("Unauthorized"), "{}", page.body);
@@ -50,7 +50,7 @@ async fn the_dashboard_is_unauthorized_without_login() {
 
 #[tokio::test]
 async fn logging_in_with_the_form_opens_the_dashboard() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
 
     let login = browser.post_form("/login", GOOD_FORM).await;
     let dashboard = browser.get("/dashboard").await;
@@ -71,7 +71,7 @@ async fn logging_in_with_the_form_opens_the_dashboard() {
 
 #[tokio::test]
 async fn logging_in_with_json_opens_the_dashboard() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
 
     let login = browser.post_json("/login", GOOD_JSON).await;
     let dashboard = browser.get("/dashboard").await;
@@ -88,7 +88,7 @@ async fn logging_in_with_json_opens_the_dashboard() {
 
 #[tokio::test]
 async fn a_wrong_password_is_401_with_the_form_again() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
 
     let page = browser
         .post_form("/login", "username=admin&password=12345")
@@ -110,7 +110,7 @@ async fn a_wrong_password_is_401_with_the_form_again() {
 
 #[tokio::test]
 async fn an_unknown_user_is_401_by_json() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
 
     let page = browser
         .post_json("/login", r#"{"username":"root","password":"1234"}"#)
@@ -123,7 +123,7 @@ async fn an_unknown_user_is_401_by_json() {
 
 #[tokio::test]
 async fn only_the_user_id_goes_into_the_session() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
 
     let page = browser.post_form("/login", GOOD_FORM).await;
 
@@ -142,7 +142,7 @@ async fn only_the_user_id_goes_into_the_session() {
 
 #[tokio::test]
 async fn a_login_in_one_browser_does_not_log_in_another() {
-    let app = app().await;
+    let app = app();
     let mut alice = Browser::new(&app);
     let mut bob = Browser::new(&app);
 
@@ -155,7 +155,7 @@ async fn a_login_in_one_browser_does_not_log_in_another() {
 
 #[tokio::test]
 async fn the_visit_count_survives_logging_in() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app());
     browser.get("/").await;
 
     browser.post_json("/login", GOOD_JSON).await;

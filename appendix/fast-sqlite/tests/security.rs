@@ -15,7 +15,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHasher, SaltString};
 use axum::body::Body;
 use axum::http::Request;
-use common::{Browser, COOKIE, Page, Server, app, app_with, database_url, settings};
+use common::{Browser, COOKIE, Page, Server, app_with, database_url, settings};
 use tokio::sync::Notify;
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
@@ -57,7 +57,9 @@ fn hash(password: &str) -> String {
 
 #[tokio::test]
 async fn the_session_cookie_is_secure_httponly_lax_and_host_only() {
-    let page = Browser::new(&app().await).get("/login").await;
+    let page = Browser::new(&app_with(settings()).await)
+        .get("/login")
+        .await;
 
     let cookie = set_cookie(&page);
     for attribute in ["; Secure", "; HttpOnly", "; SameSite=Lax", "; Path=/"] {
@@ -68,7 +70,9 @@ async fn the_session_cookie_is_secure_httponly_lax_and_host_only() {
 
 #[tokio::test]
 async fn the_cookie_name_does_not_reveal_the_framework() {
-    let page = Browser::new(&app().await).get("/login").await;
+    let page = Browser::new(&app_with(settings()).await)
+        .get("/login")
+        .await;
 
     let cookie = set_cookie(&page);
     assert!(cookie.starts_with("__Host-session="), "{cookie}");
@@ -101,7 +105,7 @@ async fn the_cookie_never_outlives_the_idle_timeout() {
 
 #[tokio::test]
 async fn the_session_id_never_appears_in_a_page_or_a_url() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app_with(settings()).await);
     let mut pages = vec![browser.get("/").await, browser.get("/login").await];
     pages.push(browser.post_form("/login", GOOD_FORM).await);
     let id = id_of(&browser.session_cookie().expect("logged in")).to_string();
@@ -120,14 +124,14 @@ async fn the_session_id_never_appears_in_a_page_or_a_url() {
 
 #[tokio::test]
 async fn a_cookie_with_a_forged_signature_is_no_session() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app_with(settings()).await);
     browser.post_form("/login", GOOD_FORM).await;
     let cookie = browser.session_cookie().expect("logged in");
     // Keep the real id, change one character of the signature.
     let first = if cookie.starts_with('A') { "B" } else { "A" };
     let forged = format!("{first}{}", &cookie[1..]);
 
-    let mut attacker = Browser::new(&app().await);
+    let mut attacker = Browser::new(&app_with(settings()).await);
     attacker.set_cookie(COOKIE, &forged);
     let page = attacker.get("/dashboard").await;
 
@@ -136,7 +140,7 @@ async fn a_cookie_with_a_forged_signature_is_no_session() {
 
 #[tokio::test]
 async fn a_bare_session_id_without_its_signature_is_no_session() {
-    let app = app().await;
+    let app = app_with(settings()).await;
     let mut browser = Browser::new(&app);
     browser.post_form("/login", GOOD_FORM).await;
     let cookie = browser.session_cookie().expect("logged in");
@@ -213,7 +217,7 @@ fn sessions_signed_with_a_configured_secret_survive_a_restart_and_die_with_a_new
 
 #[tokio::test]
 async fn a_pre_login_session_id_is_useless_after_login() {
-    let app = app().await;
+    let app = app_with(settings()).await;
     let mut victim = Browser::new(&app);
     // The attacker got this id into the victim's browser before the login (fixation).
     victim.get("/login").await;
@@ -365,7 +369,7 @@ async fn an_active_session_still_ends_at_the_absolute_timeout() {
 
 #[tokio::test]
 async fn garbled_or_tampered_cookies_are_no_session_never_a_5xx() {
-    let app = app().await;
+    let app = app_with(settings()).await;
     let values = [
         "",
         "=",
@@ -399,7 +403,7 @@ fn assert_removes_the_cookie(page: &Page) {
 
 #[tokio::test]
 async fn logging_out_removes_the_cookie_from_the_browser() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app_with(settings()).await);
     browser.post_form("/login", GOOD_FORM).await;
 
     let page = browser.post_form("/logout", "").await;
@@ -429,7 +433,7 @@ async fn past_the_absolute_timeout_the_cookie_is_removed_from_a_browser_still_se
 
 #[tokio::test]
 async fn a_cookie_for_a_session_that_is_gone_is_removed_from_the_browser() {
-    let app = app().await;
+    let app = app_with(settings()).await;
     let mut browser = Browser::new(&app);
     browser.post_form("/login", GOOD_FORM).await;
     let old = browser.session_cookie().expect("logged in");
@@ -500,7 +504,7 @@ async fn an_unknown_user_costs_as_much_as_a_wrong_password() {
 
 #[tokio::test]
 async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
-    let app = app().await;
+    let app = app_with(settings()).await;
 
     let unknown = Browser::new(&app)
         .post_json("/login", r#"{"username":"root","password":"1234"}"#)
@@ -518,7 +522,7 @@ fn addr(last: u8) -> SocketAddr {
 
 #[tokio::test]
 async fn repeated_failures_lock_the_account_even_against_the_right_password() {
-    let app = app().await;
+    let app = app_with(settings()).await;
     for n in 0..5 {
         // Each guess from a different address: the account counter still sees them all.
         let page = Browser::from_addr(&app, addr(n))
@@ -542,7 +546,7 @@ async fn repeated_failures_lock_the_account_even_against_the_right_password() {
 
 #[tokio::test]
 async fn the_account_opens_again_when_the_back_off_ends() {
-    let app = app().await;
+    let app = app_with(settings()).await;
     for _ in 0..5 {
         Browser::new(&app)
             .post_form("/login", "username=admin&password=guess")
@@ -620,7 +624,7 @@ async fn simultaneous_guesses_from_one_address_get_no_more_password_checks_than_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_classroom_behind_one_address_is_not_throttled() {
-    let app = app().await;
+    let app = app_with(settings()).await;
     let nat = addr(1);
 
     // Forty students on one NAT address browse, a quarter of them mistype the password
@@ -681,7 +685,7 @@ async fn a_long_password_is_not_truncated() {
 
 #[tokio::test]
 async fn a_post_without_the_csrf_token_is_forbidden() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app_with(settings()).await);
     browser.get("/login").await;
 
     let login = browser
@@ -708,7 +712,7 @@ async fn a_post_without_the_csrf_token_is_forbidden() {
 
 #[tokio::test]
 async fn a_forged_logout_from_another_site_does_not_log_the_user_out() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app_with(settings()).await);
     browser.post_form("/login", GOOD_FORM).await;
 
     // The other site can make the browser post, with its cookies, but cannot read our
@@ -723,7 +727,7 @@ async fn a_forged_logout_from_another_site_does_not_log_the_user_out() {
 
 #[tokio::test]
 async fn a_token_from_another_session_is_forbidden() {
-    let app = app().await;
+    let app = app_with(settings()).await;
     let mut attacker = Browser::new(&app);
     let attackers_token = attacker.token().await;
     let mut victim = Browser::new(&app);
@@ -740,7 +744,7 @@ async fn a_token_from_another_session_is_forbidden() {
 
 #[tokio::test]
 async fn a_form_posted_from_another_origin_is_forbidden_even_with_a_token() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app_with(settings()).await);
     let token = browser.token().await;
 
     let attacks = [
@@ -764,7 +768,7 @@ async fn a_form_posted_from_another_origin_is_forbidden_even_with_a_token() {
 
 #[tokio::test]
 async fn a_form_from_our_own_origin_is_accepted() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app_with(settings()).await);
     let token = browser.token().await;
 
     let request = Request::post("/login")
@@ -781,7 +785,7 @@ async fn a_form_from_our_own_origin_is_accepted() {
 
 #[tokio::test]
 async fn pages_with_session_data_are_never_cached() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app_with(settings()).await);
     let mut pages = vec![browser.get("/login").await, browser.get("/dashboard").await];
     pages.push(browser.post_form("/login", GOOD_FORM).await);
     pages.push(browser.get("/dashboard").await);
@@ -799,7 +803,7 @@ async fn pages_with_session_data_are_never_cached() {
 
 #[tokio::test]
 async fn the_stylesheet_never_carries_the_session_cookie() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app_with(settings()).await);
     browser.post_form("/login", GOOD_FORM).await;
 
     let css = browser.get("/style.css").await;
@@ -824,7 +828,7 @@ async fn the_stylesheet_is_served_while_the_store_is_down() {
 
 #[tokio::test]
 async fn no_response_that_sets_a_cookie_may_be_kept_by_a_shared_cache() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app_with(settings()).await);
     let mut pages = Vec::new();
     for path in ["/", "/login", "/style.css", "/nowhere"] {
         pages.push(browser.get(path).await);
@@ -897,7 +901,7 @@ async fn an_existing_database_file_readable_by_others_is_made_private() {
 
 #[tokio::test]
 async fn every_page_tells_the_browser_to_be_strict() {
-    let mut browser = Browser::new(&app().await);
+    let mut browser = Browser::new(&app_with(settings()).await);
 
     for page in [
         browser.get("/").await,

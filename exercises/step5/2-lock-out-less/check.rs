@@ -30,7 +30,7 @@ async fn lock(app: &Router, username: &str) {
 
 #[tokio::test]
 async fn an_address_that_logged_in_before_gets_past_the_account_lock() {
-    let app = app().await;
+    let app = app();
     let office = addr(1);
     let first = Browser::from_addr(&app, office)
         .post_form("/login", GOOD_FORM)
@@ -52,7 +52,7 @@ async fn an_address_that_logged_in_before_gets_past_the_account_lock() {
 
 #[tokio::test]
 async fn the_lock_still_holds_for_every_other_address() {
-    let app = app().await;
+    let app = app();
     Browser::from_addr(&app, addr(1))
         .post_form("/login", GOOD_FORM)
         .await;
@@ -83,7 +83,7 @@ async fn the_lock_still_holds_for_every_other_address() {
 
 #[tokio::test]
 async fn an_address_is_known_for_the_account_it_logged_in_to_only() {
-    let app = app().await;
+    let app = app();
     let office = addr(1);
     Browser::from_addr(&app, office)
         .post_form("/login", GOOD_FORM)

@@ -31,14 +31,16 @@ pub fn settings() -> Settings {
     Settings::new(Key::generate())
 }
 
-/// The application as `main` builds it, on a fresh SQLite database in a temporary
-/// folder. The router owns the folder (as an extension), so the database lives exactly
-/// as long as the app under test.
-pub async fn app() -> Router {
-    app_with(settings()).await
+/// The application with a fresh memory store. `main` opens SQLite, but the earlier
+/// lessons' tests check the routes and the session layer, which are the same whatever the
+/// store; what SQLite changes is tested on SQLite in persistence.rs and server.rs.
+pub fn app() -> Router {
+    appendix_several_instances::app(MemoryStore::default(), settings())
 }
 
-/// [`app`] with other settings (short timeouts, a strict throttle, ...).
+/// The application as `main` builds it, with `settings`, on a fresh SQLite database in a
+/// temporary folder. The router owns the folder (as an extension), so the database lives
+/// exactly as long as the app under test.
 pub async fn app_with(settings: Settings) -> Router {
     app_and_database(settings).await.0
 }
