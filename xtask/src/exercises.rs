@@ -490,7 +490,7 @@ pub fn solution(root: &Path, targets: &[Target], id: &str) -> Result<String, Str
 
 /// `cargo xtask exercises`: every exercise, one per line, with how it is checked.
 pub fn list(root: &Path, targets: &[Target]) -> Result<String, String> {
-    let mut out = String::new();
+    let mut rows = Vec::new();
     for target in targets {
         for exercise in exercises(root, target)? {
             let title = exercise.page.as_ref().map_or("", |p| p.title.as_str());
@@ -501,10 +501,20 @@ pub fn list(root: &Path, targets: &[Target]) -> Result<String, String> {
             } else {
                 "not checked".to_string()
             };
-            out.push_str(&format!("{:<6} {title:<40} {how}\n", exercise.id));
+            rows.push((exercise.id.clone(), title.to_string(), how));
         }
     }
-    Ok(out)
+    // Columns as wide as their longest entry (`several-instances.3` is long).
+    let id_width = rows.iter().map(|(id, ..)| id.len()).max().unwrap_or(0);
+    let title_width = rows
+        .iter()
+        .map(|(_, title, _)| title.len())
+        .max()
+        .unwrap_or(0);
+    Ok(rows
+        .iter()
+        .map(|(id, title, how)| format!("{id:<id_width$}  {title:<title_width$}  {how}\n"))
+        .collect())
 }
 
 /// What is wrong with a lesson's exercises as its page and folders describe them, before
