@@ -29,8 +29,6 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// A session ends this long after login, however active (`SESSION_ABSOLUTE_TIMEOUT_SECS`).
     pub absolute_timeout: Duration,
-    /// An active session's row is rewritten at most this often (`SESSION_TOUCH_AFTER_SECS`).
-    pub touch_after: Duration,
     /// The demo user's password as an argon2id hash in PHC form (`ADMIN_PASSWORD_HASH`);
     /// `None` means the built-in hash of the demo password `1234`.
     pub admin_password_hash: Option<String>,
@@ -49,7 +47,6 @@ impl std::fmt::Debug for Config {
             )
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_timeout", &self.absolute_timeout)
-            .field("touch_after", &self.touch_after)
             .field("admin_password_hash", &self.admin_password_hash)
             .finish()
     }
@@ -66,16 +63,8 @@ impl Config {
     /// working day; after that, log in again whatever you were doing.
     pub const DEFAULT_ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(8 * 60 * 60);
 
-    /// A minute. The cost: a session's row and its cookie's `Max-Age` get a new expiry at
-    /// most once a minute, so both can lag the last request by up to a minute, and a
-    /// session can end up to a minute sooner than the idle timeout after it. Against 30
-    /// minutes nobody notices, and a visitor who clicks every few seconds costs one write
-    /// a minute instead of one per click (connect-mongo's `touchAfter` makes the same
-    /// trade). When the idle timeout is two minutes or less, half of it is used instead.
-    pub const DEFAULT_TOUCH_AFTER: Duration = Duration::from_secs(60);
-
-    /// A signing key shorter than this is refused: the HMAC-SHA256 and AES-256 keys the
-    /// cookie crate derives need 64 bytes of randomness between them.
+    /// A secret shorter than this is refused: the signing and encryption keys the cookie
+    /// crate derives from it are 32 bytes each.
     pub const MIN_SECRET_BYTES: usize = 64;
 
     /// Reads the settings from the process environment.
@@ -102,13 +91,6 @@ impl Config {
         let database_url = var("DATABASE_URL")
             .or_else(|| var("CARGO_MANIFEST_DIR").map(|dir| format!("sqlite://{dir}/sessions.db")))
             .unwrap_or_else(|| "sqlite://sessions.db".to_string());
-        // sqlx would take a bare word as a file name and create it; insist on the scheme
-        // so a typo or a URL for another database is reported, not obeyed.
-        if !database_url.starts_with("sqlite:") {
-            return Err(format!(
-                "DATABASE_URL must be a SQLite URL such as sqlite://sessions.db, not {database_url:?}"
-            ));
-        }
         // The two secrets are the exception: a blank one is an error, not "unset". Taken
         // as unset, a blank `SESSION_SECRET` would quietly fall back to the key in the
         // database, and a blank `ADMIN_PASSWORD_HASH` to the demo password `1234`.
@@ -132,17 +114,6 @@ impl Config {
                 absolute_timeout.as_secs()
             ));
         }
-        let touch_after = seconds(var("SESSION_TOUCH_AFTER_SECS"), "SESSION_TOUCH_AFTER_SECS")?
-            .unwrap_or(Self::DEFAULT_TOUCH_AFTER.min(idle_timeout / 2));
-        // A row rewritten less often than the idle timeout would expire under a visitor
-        // who is still clicking.
-        if touch_after >= idle_timeout {
-            return Err(format!(
-                "SESSION_TOUCH_AFTER_SECS ({}) must be shorter than SESSION_IDLE_TIMEOUT_SECS ({})",
-                touch_after.as_secs(),
-                idle_timeout.as_secs()
-            ));
-        }
         let admin_password_hash = raw("ADMIN_PASSWORD_HASH")
             .map(|hash| check_hash(&hash))
             .transpose()?;
@@ -153,7 +124,6 @@ impl Config {
             session_secret,
             idle_timeout,
             absolute_timeout,
-            touch_after,
             admin_password_hash,
         })
     }
@@ -183,8 +153,11 @@ fn parse_secret(value: &str) -> Result<Key, String> {
             "SESSION_SECRET is not random: it holds only {distinct} different byte values ({HOW})"
         ));
     }
-    Key::try_from(bytes.as_slice())
-        .map_err(|_| format!("SESSION_SECRET is not a usable key ({HOW})"))
+    // The keys are derived from the whole secret (HKDF, a standard key derivation), so
+    // every byte of it counts. Taken as it is, only its first 32 bytes would sign the
+    // cookie, and a secret of 32 zero bytes followed by random ones would pass the check
+    // above and sign with a key of zeros.
+    Ok(Key::derive_from(&bytes))
 }
 
 /// The fewest different byte values a key from a random source can plausibly hold.
@@ -222,6 +195,10 @@ const OWASP_MINIMUMS: [(u32, u32); 5] = [
 /// asking for gigabytes would let a handful of login attempts exhaust the server.
 const MAX_MEMORY_KIB: u32 = 256 * 1024;
 
+/// The most passes (`t`) and lanes (`p`) a hash may ask for.
+const MAX_PASSES: u32 = 10;
+const MAX_LANES: u32 = 8;
+
 /// Accepts only an argon2id hash in PHC form (`$argon2id$v=19$m=...`) whose settings
 /// are at least OWASP's minimum and at most [`MAX_MEMORY_KIB`] of memory.
 fn check_hash(hash: &str) -> Result<String, String> {
@@ -245,6 +222,15 @@ fn check_hash(hash: &str) -> Result<String, String> {
     {
         return Err(format!(
             "ADMIN_PASSWORD_HASH is too weak (m={memory},t={passes}): use at least OWASP's m=19456,t=2,p=1"
+        ));
+    }
+    // Passes and lanes cost time, not memory: a hash with a million passes would hold a
+    // core for minutes on every login. Ten passes of OWASP's minimum memory take a few
+    // hundred milliseconds; eight lanes is what RFC 9106 suggests at most.
+    if passes > MAX_PASSES || params.p_cost() > MAX_LANES {
+        return Err(format!(
+            "ADMIN_PASSWORD_HASH takes too long per login (t={passes},p={}): at most t={MAX_PASSES},p={MAX_LANES}",
+            params.p_cost()
         ));
     }
     if memory > MAX_MEMORY_KIB {
@@ -319,18 +305,6 @@ mod tests {
     }
 
     #[test]
-    fn a_database_url_for_another_database_is_refused() {
-        let err = Config::from_vars(|name| {
-            (name == "DATABASE_URL").then(|| "postgres://localhost/sessions".to_string())
-        })
-        .expect_err("not SQLite");
-        assert!(
-            err.starts_with("DATABASE_URL must be a SQLite URL"),
-            "{err}"
-        );
-    }
-
-    #[test]
     fn the_timeouts_default_to_owasps_thirty_minutes_and_eight_hours() {
         let config = with(&[]).expect("the defaults are valid");
         assert_eq!(config.idle_timeout, Duration::from_secs(1800));
@@ -379,27 +353,6 @@ mod tests {
         (0..64u8)
             .map(|n| n.wrapping_mul(97).wrapping_add(13))
             .collect()
-    }
-
-    #[test]
-    fn the_touch_interval_defaults_to_a_minute_or_half_a_short_idle_timeout() {
-        let default = with(&[]).expect("the defaults are valid");
-        let short = with(&[("SESSION_IDLE_TIMEOUT_SECS", "60")]).expect("valid timeout");
-        assert_eq!(default.touch_after, Duration::from_secs(60));
-        assert_eq!(short.touch_after, Duration::from_secs(30));
-    }
-
-    #[test]
-    fn a_touch_interval_as_long_as_the_idle_timeout_is_refused() {
-        let err = with(&[
-            ("SESSION_IDLE_TIMEOUT_SECS", "60"),
-            ("SESSION_TOUCH_AFTER_SECS", "60"),
-        ])
-        .expect_err("touch >= idle");
-        assert!(
-            err.starts_with("SESSION_TOUCH_AFTER_SECS (60) must be shorter"),
-            "{err}"
-        );
     }
 
     #[test]
@@ -497,6 +450,33 @@ mod tests {
         let err = with(&[("ADMIN_PASSWORD_HASH", &hash)]).expect_err("4 GiB");
         assert!(err.contains("too much memory"), "{err}");
         assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn a_hash_that_takes_minutes_per_login_is_refused() {
+        for settings in ["v=19$m=19456,t=1000000,p=1", "v=19$m=19456,t=2,p=64"] {
+            let err =
+                with(&[("ADMIN_PASSWORD_HASH", &phc("argon2id", settings))]).expect_err(settings);
+            assert!(err.contains("takes too long per login"), "{err}");
+        }
+    }
+
+    #[test]
+    fn every_byte_of_the_secret_counts() {
+        let key = |bytes: &[u8]| {
+            with(&[("SESSION_SECRET", &STANDARD.encode(bytes))])
+                .expect("a valid secret")
+                .session_secret
+                .expect("the secret is used")
+        };
+        let secret = random_bytes();
+        let mut last_byte_changed = secret.clone();
+        last_byte_changed[63] ^= 1;
+        assert_ne!(key(&secret).signing(), key(&last_byte_changed).signing());
+        // 32 zero bytes, then random ones: the cookies are not signed with zeros.
+        let mut zeros_first = random_bytes();
+        zeros_first[..32].fill(0);
+        assert_ne!(key(&zeros_first).signing(), &[0u8; 32]);
     }
 
     #[test]

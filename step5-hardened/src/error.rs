@@ -2,9 +2,8 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use std::time::Duration;
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 /// A failed request. Every variant becomes an HTML page with the right status code; the
@@ -28,12 +27,11 @@ pub enum AppError {
     Unauthorized,
     /// The store could not delete the session, so the user is still logged in.
     Logout(tower_sessions::session::Error),
-    /// A state-changing request failed the CSRF checks; the text says which one.
-    Forbidden(&'static str),
-    /// The body is larger than [`crate::BODY_LIMIT`].
-    TooLarge,
-    /// Too many failed logins for this account or address; try again after `retry_after`.
-    TooManyAttempts { retry_after: Duration },
+    /// A state-changing request came from another site's page; the text says how the
+    /// cross-origin check knew.
+    CrossOrigin(String),
+    /// The request took longer than [`crate::REQUEST_TIMEOUT`].
+    TimedOut,
 }
 
 impl From<tower_sessions::session::Error> for AppError {
@@ -42,6 +40,8 @@ impl From<tower_sessions::session::Error> for AppError {
     }
 }
 
+/// The page every error is shown as, in the site's layout. Public, so that a layer put
+/// around [`crate::app`] can answer in the same look.
 #[derive(Template, WebTemplate)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
@@ -57,7 +57,6 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let mut detail = None;
         let mut next = ("/", "Back to the start");
-        let mut retry_after = None;
         let (status, title, message) = match self {
             Self::Session(err) => {
                 tracing::error!("session store failed: {err}");
@@ -114,31 +113,23 @@ impl IntoResponse for AppError {
                      still logged in. Try again in a moment.",
                 )
             }
-            Self::Forbidden(why) => {
-                tracing::warn!("refused a request that failed the CSRF checks: {why}");
-                next = ("/login", "Back to the login page");
-                (StatusCode::FORBIDDEN, "Forbidden", why)
-            }
-            Self::TooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request too large",
-                "The server could not use what was sent.",
-            ),
-            Self::TooManyAttempts { retry_after: wait } => {
-                // Whole seconds, rounded up, as `Retry-After` wants.
-                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                retry_after = Some(secs);
-                tracing::warn!(retry_after = secs, "login throttled");
+            Self::CrossOrigin(how) => {
+                tracing::warn!("refused a request from another site: {how}");
                 next = ("/login", "Back to the login page");
                 (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many attempts",
-                    "Too many failed logins for this account or from this network. \
-                     Wait a little before trying again.",
+                    StatusCode::FORBIDDEN,
+                    "Forbidden",
+                    "This form was sent from another site's page, so the server did not act \
+                     on it. Open this site's own page and send the form from there.",
                 )
             }
+            Self::TimedOut => (
+                StatusCode::REQUEST_TIMEOUT,
+                "Request took too long",
+                "The server gave up on this request, so nothing was changed. Try again.",
+            ),
         };
-        let mut response = (
+        (
             status,
             ErrorPage {
                 title,
@@ -147,12 +138,6 @@ impl IntoResponse for AppError {
                 next,
             },
         )
-            .into_response();
-        if let Some(secs) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
+            .into_response()
     }
 }

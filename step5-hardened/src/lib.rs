@@ -2,36 +2,38 @@
 //!
 //! This file plays the part of the Express tutorial's `app.js`: it configures the session
 //! middleware and the security layers around the routes. The handlers live in
-//! [`routes`]; each protection has its own module: [`csrf`], [`throttle`], the timeouts in
-//! `session_data`, the store's no-resurrection rule in [`store`].
+//! [`routes`]; the timeouts in `session_data`, the store's no-resurrection rule in
+//! [`store`], the limits on slow clients in [`server`].
 
 mod config;
-pub mod csrf;
 mod db_file;
 mod error;
+mod password;
 mod routes;
+pub mod server;
 mod session_data;
 pub mod store;
-pub mod throttle;
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::HttpBody;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{from_fn, from_fn_with_state, map_response};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
+use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
+use tower_http::csrf::{CsrfLayer, ProtectionError};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::RequestBodyTimeoutLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::cookie::{Cookie, Key, SameSite};
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 use tracing::Level;
 
 pub use config::Config;
 use error::AppError;
-pub use routes::User;
+pub use error::ErrorPage;
+pub use server::serve;
 pub use session_data::Timeouts;
 
 /// The session cookie's name. The `__Host-` prefix makes browsers refuse the cookie
@@ -45,10 +47,16 @@ pub const COOKIE_NAME: &str = "__Host-session";
 /// server buffer megabytes it will never use. Express's `express.json()` limit is 100 KiB.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
-/// How long a client may take between two pieces of a request body. One that starts a
-/// body and then goes quiet (by accident, or on purpose to tie the server up: "slowloris")
-/// is cut off with a 400 instead of holding its connection forever.
-pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a request body may take to arrive, in total. A client that sends a body a
+/// byte at a time ("slowloris") would otherwise hold its connection, and a place in the
+/// login queue, for as long as it likes; at the deadline the body is cut off and the
+/// request answered with a 400. A login form takes milliseconds.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How long a whole request may take, from its headers to the answer, waiting for a
+/// password check included; past it the visitor gets a 408 page and nothing the request
+/// did to the session is kept. With [`server::HEADER_TIMEOUT`] this bounds every request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The argon2id hash of the demo password `1234`, made with OWASP's minimum settings
 /// (19 MiB of memory, 2 passes, 1 lane). Only the hash is in the source, so even this
@@ -63,7 +71,6 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// The demo user's password hash (PHC string).
     pub admin_password_hash: String,
-    pub throttle: throttle::Limits,
 }
 
 impl Settings {
@@ -74,11 +81,48 @@ impl Settings {
             timeouts: Timeouts {
                 idle: Config::DEFAULT_IDLE_TIMEOUT,
                 absolute: Config::DEFAULT_ABSOLUTE_TIMEOUT,
-                touch_after: Config::DEFAULT_TOUCH_AFTER,
             },
             admin_password_hash: DEMO_PASSWORD_HASH.to_string(),
-            throttle: throttle::Limits::default(),
         }
+    }
+
+    /// The settings `config` asks for. The cookie key is `SESSION_SECRET`'s, or else the
+    /// one `stored_key` gives (a key the store keeps, made on first use): a server that
+    /// is restarted keeps its visitors logged in either way. Says once in the log which
+    /// classroom defaults are in use, and why they are not for production.
+    pub async fn from_config<E: std::fmt::Display>(
+        config: &Config,
+        stored_key: impl Future<Output = Result<Key, E>>,
+    ) -> Result<Self, String> {
+        let mut defaulted = Vec::new();
+        let cookie_key = match &config.session_secret {
+            Some(key) => key.clone(),
+            None => {
+                defaulted
+                    .push("SESSION_SECRET (cookies are signed with a key kept in the database)");
+                stored_key.await.map_err(|err| {
+                    format!("cannot read or store the cookie key in the database: {err}")
+                })?
+            }
+        };
+        let admin_password_hash = config.admin_password_hash.clone().unwrap_or_else(|| {
+            defaulted.push("ADMIN_PASSWORD_HASH (the demo user admin/1234 can log in)");
+            DEMO_PASSWORD_HASH.to_string()
+        });
+        if !defaulted.is_empty() {
+            tracing::warn!(
+                "not set, fine for a class but not for production: {}",
+                defaulted.join("; ")
+            );
+        }
+        Ok(Self {
+            cookie_key,
+            timeouts: Timeouts {
+                idle: config.idle_timeout,
+                absolute: config.absolute_timeout,
+            },
+            admin_password_hash,
+        })
     }
 }
 
@@ -99,50 +143,61 @@ pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
         // script injected into a page cannot steal the session.
         .with_http_only(true)
         // Lax: the cookie is not sent on requests another site starts in the background
-        // or with a form POST, which stops most CSRF before the token check even runs;
-        // it is sent when a user follows a link here, so a link from an email does not
-        // look logged out. Strict would add nothing: no GET here changes anything.
+        // or with a form POST, which stops most CSRF before the cross-origin check even
+        // runs; it is sent when a user follows a link here, so a link from an email does
+        // not look logged out. Strict would add nothing: no GET here changes anything.
         .with_same_site(SameSite::Lax)
         .with_path("/")
         // The cookie's `Max-Age` and the row's expiry start at the idle timeout; the
-        // timeouts middleware moves both as the visitor keeps coming back.
+        // timeouts middleware moves both on every request.
         .with_expiry(Expiry::OnInactivity(to_time(settings.timeouts.idle)))
-        // `secret`: the cookie carries an HMAC of the id, made with a key only the server
-        // has. A made-up or altered id is dropped before the store is even asked.
+        // `secret`: the cookie carries an HMAC of the id, a keyed checksum that only
+        // the holder of the key can make. A made-up or altered id is dropped before the
+        // store is even asked.
         .with_signed(settings.cookie_key);
 
-    let auth = routes::Auth {
-        user: Arc::new(User {
-            id: 1,
-            username: "admin".to_string(),
-            password_hash: settings.admin_password_hash,
-        }),
-        throttle: throttle::Throttle::new(settings.throttle),
-        hashing: Arc::new(tokio::sync::Semaphore::new(routes::hashing_slots())),
-    };
-
-    // Layers run outside in: the last one added sees the request first.
-    let router = routes::router(auth)
-        .layer(from_fn(csrf::guard))
+    // Layers run outside in: the last one added sees the request first (the reverse of
+    // Express, where the first `app.use` runs first).
+    let router = routes::router(routes::Auth::new(&settings.admin_password_hash))
         .layer(from_fn_with_state(
             settings.timeouts,
             session_data::enforce_timeouts,
         ))
         .layer(sessions)
         .layer(map_response(secure_cookie_removal))
-        .layer(map_response(explain_save_failure))
-        // The stylesheet joins outside the session, timeout and CSRF layers: it is the
-        // same for everybody, so it never loads a session, never sets a cookie (a cached
-        // copy must not carry anybody's session id) and is served even when the store is down.
+        // The stylesheet joins outside the session and timeout layers: it is the same for
+        // everybody, so it never loads a session, never sets a cookie (a cached copy
+        // must not carry anybody's session id) and is served even when the store is down.
         .merge(routes::assets())
+        // Cross-site request forgery: a page on another site must not be able to post a
+        // form here with the visitor's cookie. Browsers label every request with where it
+        // comes from (`Sec-Fetch-Site`; older ones with `Origin`), and a state-changing
+        // request from another origin is refused with a 403 before any handler runs. A
+        // request with neither header (curl, an API client) is not a browser carrying
+        // someone's cookie against their will, and passes.
+        .layer(CsrfLayer::new())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT));
+        .layer(RequestBodyDeadlineLayer::new(BODY_DEADLINE))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(map_response(explain_empty_errors));
     with_security_headers(router)
-        // One log line per request with method, path, status and time taken. No headers,
-        // so no cookie (and no session id) ever reaches the log.
+        // One log line per request with method, path, client address, status and time
+        // taken; every line a request logs (a failed login, a refusal) carries the path
+        // and address with it. No headers, so no cookie (and no session id) ever reaches
+        // the log, and no query string, which is where a careless link puts a secret.
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .make_span_with(|request: &Request<_>| {
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = request.uri().path(),
+                        client = %server::client_address(request.extensions()),
+                    )
+                })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
 }
@@ -155,20 +210,23 @@ fn with_security_headers(router: Router) -> Router {
     // `includeSubDomains`, every site under it, for a year or more. That is a promise
     // about the whole domain; the proxy that serves the domain makes it.
     const HEADERS: [(HeaderName, &str); 6] = [
-        // Only our own stylesheet may load; no scripts at all, no framing, and forms may
-        // only post back here. An injected `<script>` would not run.
+        // Content Security Policy: only our own stylesheet may load; no scripts at all,
+        // no framing, and forms may only post back here. An injected `<script>` would
+        // not run.
         (
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; style-src 'self'; form-action 'self'; \
              frame-ancestors 'none'; base-uri 'none'",
         ),
-        // Take the `Content-Type` at its word: never guess that text is a script.
+        // `nosniff`: take the `Content-Type` at its word, never guess that text is a script.
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         // Links to other sites do not tell them which page of ours the user was on.
         // (`no-referrer` would also hide it from ourselves, and makes Chromium send
         // `Origin: null` on our own form posts.)
         (header::REFERRER_POLICY, "same-origin"),
-        // No framing, for browsers that predate `frame-ancestors` (clickjacking).
+        // No framing, for browsers that predate `frame-ancestors`: another site cannot
+        // show our page invisibly under its own buttons and have the visitor click ours
+        // ("clickjacking").
         (header::X_FRAME_OPTIONS, "DENY"),
         // A page of another site that opened ours (a link with `target=_blank`, a popup)
         // gets no handle on our window, and ours none on it: no tab-nabbing, no
@@ -232,19 +290,26 @@ async fn secure_cookie_removal(mut response: Response) -> Response {
     response
 }
 
-/// The session layer saves the session after the handler has answered. If the store
-/// fails at that moment, it throws the answer away and sends an empty `500` instead;
-/// this turns that empty answer into a page that says what happened. (A store failure
-/// while a handler *reads* the session is already a page: the handler gets the error.)
-async fn explain_save_failure(response: Response) -> Response {
-    let empty = response.body().size_hint().exact() == Some(0);
-    if response.status() == StatusCode::INTERNAL_SERVER_ERROR && empty {
-        return AppError::NotSaved.into_response();
+/// Three layers answer with an empty body: the session layer when the store fails while
+/// saving (500: it throws the handler's answer away), the cross-origin check (403) and
+/// the request timeout (408). This gives each a page that says what happened. (A store
+/// failure while a handler *reads* the session is already a page: the handler gets the
+/// error.)
+async fn explain_empty_errors(response: Response) -> Response {
+    if response.body().size_hint().exact() != Some(0) {
+        return response;
     }
-    response
+    if let Some(refusal) = response.extensions().get::<ProtectionError>() {
+        return AppError::CrossOrigin(refusal.to_string()).into_response();
+    }
+    match response.status() {
+        StatusCode::INTERNAL_SERVER_ERROR => AppError::NotSaved.into_response(),
+        StatusCode::REQUEST_TIMEOUT => AppError::TimedOut.into_response(),
+        _ => response,
+    }
 }
 
 /// tower-sessions counts time with the `time` crate; the settings use the standard library.
-fn to_time(duration: std::time::Duration) -> time::Duration {
+fn to_time(duration: Duration) -> time::Duration {
     time::Duration::try_from(duration).unwrap_or(time::Duration::MAX)
 }

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
 use tower_sessions::{Expiry, Session};
 
-use crate::csrf;
 use crate::error::AppError;
 
 /// The visit counter: `req.session.views` in the Express tutorial.
@@ -23,16 +22,12 @@ pub const VIEWS: &str = "views";
 /// sensitive info directly in session".
 pub const USER_ID: &str = "user_id";
 
-/// When this session began (at login, or when its first form was shown), as a Unix
-/// timestamp. The absolute timeout counts from here.
+/// When this session began (at login, or when it was first stored), as a Unix timestamp.
+/// The absolute timeout counts from here.
 pub const STARTED_AT: &str = "started_at";
 
-/// When this session's row was last written with a new expiry, as a Unix timestamp. The
-/// idle timeout counts from here; see [`Timeouts::touch_after`].
-pub const TOUCHED_AT: &str = "touched_at";
-
 /// Every key this application may store, in the order the panel lists them.
-const KEYS: [&str; 5] = [VIEWS, USER_ID, STARTED_AT, TOUCHED_AT, csrf::TOKEN];
+const KEYS: [&str; 3] = [VIEWS, USER_ID, STARTED_AT];
 
 /// "What the server knows about you": the panel at the bottom of every page, so a
 /// student can watch the session change as they click.
@@ -44,47 +39,29 @@ pub struct SessionPanel {
 }
 
 impl SessionPanel {
-    /// Reads the session as it will be stored at the end of this request.
+    /// Reads the session as it is at this point of the request.
     pub async fn read(session: &Session) -> Result<Self, tower_sessions::session::Error> {
-        // The row as this request will leave it: `touched_at` and the expiry count from
-        // its last write, which is now only if this request writes it. (The session's own
-        // `expiry_date` always counts from now, as if every request wrote the row.)
-        let now = OffsetDateTime::now_utc();
-        let row = match TIMEOUTS.try_with(|timeouts| *timeouts) {
-            Ok(timeouts) => timeouts.row(session, now).await?,
-            Err(_) => None,
-        };
         let mut entries = Vec::new();
         for key in KEYS {
-            let value = match row {
-                Some((touched_at, _)) if key == TOUCHED_AT => {
-                    Some(touched_at.unix_timestamp().into())
-                }
-                _ => session.get_value(key).await?,
-            };
-            if let Some(value) = value {
+            if let Some(value) = session.get_value(key).await? {
                 entries.push((key, value.to_string()));
             }
         }
-        let expiry_date = row.map_or_else(|| session.expiry_date(), |(_, expiry)| expiry);
+        let expires_in = session.expiry_date() - OffsetDateTime::now_utc();
         Ok(Self {
             entries,
             // Rounded: the age is measured a few microseconds after the expiry was set.
-            expires_in_secs: (expiry_date - now).as_seconds_f64().round().max(0.0) as i64,
+            expires_in_secs: expires_in.as_seconds_f64().round().max(0.0) as i64,
         })
     }
 }
 
-/// Marks the session as starting now.
+/// Marks the session as starting now: at login, so that the absolute timeout counts
+/// from the moment the user proved who they are.
 pub async fn start(session: &Session) -> Result<(), tower_sessions::session::Error> {
     session
         .insert(STARTED_AT, OffsetDateTime::now_utc().unix_timestamp())
         .await
-}
-
-/// Whether the session has been started (and so holds a start time).
-pub async fn is_started(session: &Session) -> Result<bool, tower_sessions::session::Error> {
-    Ok(session.get_value(STARTED_AT).await?.is_some())
 }
 
 /// How long a session may live: the two timeouts of OWASP's session cheat sheet.
@@ -95,30 +72,13 @@ pub struct Timeouts {
     /// Ends every session some time after it began, however busy: a stolen cookie
     /// cannot be kept alive forever by using it.
     pub absolute: Duration,
-    /// A request that only reads the session moves its expiry (and so writes its row
-    /// and sends a new cookie) only if the last write is at least this old. A request
-    /// that changes the session writes it anyway, and moves the expiry with it.
-    ///
-    /// Without this, counting reads as activity costs a database write on every request.
-    /// The price: the expiry lags the last request by up to `touch_after`, in the row and
-    /// in the cookie's `Max-Age` alike, so a session can end up to `touch_after` sooner
-    /// than `idle` after the last request. connect-mongo's `touchAfter` makes the same
-    /// trade for Express. Must be shorter than `idle` (zero writes on every request).
-    pub touch_after: Duration,
-}
-
-tokio::task_local! {
-    /// The timeouts, lent by [`enforce_timeouts`] to the handler it runs, so that the
-    /// panel can tell when the row will expire: a handler has the session, not the
-    /// settings.
-    static TIMEOUTS: Timeouts;
 }
 
 impl Timeouts {
     /// The session's expiry if it is still allowed to live: `idle` from `now`, but never
     /// past `absolute` after its start. `None` once the absolute limit has passed.
     fn expiry(&self, started_at: i64, now: OffsetDateTime) -> Option<Expiry> {
-        let end = self.end(started_at)?;
+        let end = OffsetDateTime::from_unix_timestamp(started_at).ok()? + self.absolute;
         if now + self.idle <= end {
             // The usual case: `Max-Age` is exactly the idle timeout.
             Some(Expiry::OnInactivity(
@@ -129,58 +89,17 @@ impl Timeouts {
             (end > now).then_some(Expiry::AtDateTime(end))
         }
     }
-
-    /// The absolute limit of a session that started at `started_at`.
-    fn end(&self, started_at: i64) -> Option<OffsetDateTime> {
-        Some(OffsetDateTime::from_unix_timestamp(started_at).ok()? + self.absolute)
-    }
-
-    /// When the session's row was last written, if this request need not write it
-    /// again. `None` when it must: the handler changed the session (so it is written
-    /// anyway, and moving the expiry costs nothing), or the last write is `touch_after`
-    /// old, or it is not known.
-    async fn recent_write(
-        &self,
-        session: &Session,
-        now: OffsetDateTime,
-    ) -> Result<Option<OffsetDateTime>, tower_sessions::session::Error> {
-        if session.is_modified() {
-            return Ok(None);
-        }
-        let touched_at = session.get::<i64>(TOUCHED_AT).await?;
-        Ok(touched_at
-            .and_then(|touched_at| OffsetDateTime::from_unix_timestamp(touched_at).ok())
-            .filter(|&touched_at| now - touched_at < self.touch_after))
-    }
-
-    /// The session's row as this request will leave it: when it was last written with a
-    /// new expiry (now, if this request writes it), and that expiry: `idle` later, never
-    /// past the absolute limit. `None` for a session these timeouts do not govern, one
-    /// that has not started.
-    async fn row(
-        &self,
-        session: &Session,
-        now: OffsetDateTime,
-    ) -> Result<Option<(OffsetDateTime, OffsetDateTime)>, tower_sessions::session::Error> {
-        let Some(started_at) = session.get::<i64>(STARTED_AT).await? else {
-            return Ok(None);
-        };
-        let touched_at = self.recent_write(session, now).await?.unwrap_or(now);
-        Ok(self
-            .end(started_at)
-            .map(|end| (touched_at, (touched_at + self.idle).min(end))))
-    }
 }
 
 /// Middleware: enforces both timeouts on the server, on every request.
 ///
 /// tower-sessions' `Expiry::OnInactivity` pushes the expiry back only when a handler
 /// *changes* the session, so a user who only reads pages would be logged out in the
-/// middle of reading. Setting the expiry here makes any request count as activity
-/// (express-session calls this `rolling: true`). The stored row and the cookie's
-/// `Max-Age` both get the new expiry, so the database enforces the timeout even if a
-/// browser keeps the cookie longer. Setting it means writing the row, so a request that
-/// only reads does it at most once per [`Timeouts::touch_after`].
+/// middle of reading. Setting the expiry here on every request makes any request count
+/// as activity: the session is saved, and a fresh cookie sent, each time, as
+/// express-session does with `rolling: true`. The stored row and the cookie's `Max-Age`
+/// both get the new expiry, so the database enforces the timeout even if a browser
+/// keeps the cookie longer.
 pub async fn enforce_timeouts(
     State(timeouts): State<Timeouts>,
     session: Session,
@@ -191,7 +110,7 @@ pub async fn enforce_timeouts(
     if let Err(err) = end_if_too_old(&session, timeouts).await {
         return AppError::Session(err).into_response();
     }
-    let response = TIMEOUTS.scope(timeouts, next.run(request)).await;
+    let response = next.run(request).await;
     // After it: the handler may have started a session, logged someone in, or only read.
     if let Err(err) = touch(&session, timeouts).await {
         return AppError::Session(err).into_response();
@@ -215,25 +134,29 @@ async fn end_if_too_old(
     Ok(())
 }
 
-/// Moves the expiry to `idle` from now and notes the time, unless the row was written
-/// less than `touch_after` ago and the handler changed nothing: then the session is left
-/// alone, so nothing is written and no cookie is sent.
+/// Moves the expiry of a session that holds anything to `idle` from now (never past
+/// the absolute limit). A session stored for the first time without a login, such as
+/// the visit counter's, starts now.
 async fn touch(
     session: &Session,
     timeouts: Timeouts,
 ) -> Result<(), tower_sessions::session::Error> {
-    let Some(started_at) = session.get::<i64>(STARTED_AT).await? else {
-        return Ok(());
-    };
-    let now = OffsetDateTime::now_utc();
-    if timeouts.recent_write(session, now).await?.is_some() {
+    let started_at = session.get::<i64>(STARTED_AT).await?;
+    // No session, one whose cookie named a session that is gone, or one the handler
+    // just ended (logout): nothing to keep alive.
+    if session.is_empty().await {
         return Ok(());
     }
-    match timeouts.expiry(started_at, now) {
-        Some(expiry) => {
-            session.set_expiry(Some(expiry));
-            session.insert(TOUCHED_AT, now.unix_timestamp()).await?;
+    let now = OffsetDateTime::now_utc();
+    let started_at = match started_at {
+        Some(started_at) => started_at,
+        None => {
+            start(session).await?;
+            now.unix_timestamp()
         }
+    };
+    match timeouts.expiry(started_at, now) {
+        Some(expiry) => session.set_expiry(Some(expiry)),
         None => session.flush().await?,
     }
     Ok(())

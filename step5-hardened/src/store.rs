@@ -31,36 +31,34 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// more connections than cores would only queue up on the write lock.
 const POOL_SIZE: u32 = 4;
 
-/// The database could not be opened or prepared at start-up.
+/// The database could not be opened or prepared at start-up: one line for the user.
 #[derive(Debug)]
-pub struct OpenError {
-    url: String,
-    source: sqlx::Error,
-}
+pub struct OpenError(String);
 
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "cannot open the session database {:?}: {}",
-            self.url, self.source
-        )
+        f.write_str(&self.0)
     }
 }
 
-impl std::error::Error for OpenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
+impl std::error::Error for OpenError {}
 
 /// Opens (creating if missing) the SQLite database at `database_url`, creates the
 /// session table if missing, and checks that the database can be written to, so that
 /// a bad path fails now, at start-up, rather than at the first login.
 pub async fn open(database_url: &str) -> Result<Store, OpenError> {
-    let fail = |source| OpenError {
-        url: database_url.to_string(),
-        source,
+    // sqlx would take a bare word as a file name and create it; insist on the scheme so a
+    // typo or a URL for another database is reported, not obeyed. (Such a URL is not
+    // repeated: one for a database server may hold a password.)
+    if !database_url.starts_with("sqlite:") {
+        return Err(OpenError(
+            "DATABASE_URL must be a SQLite URL such as sqlite://sessions.db".to_string(),
+        ));
+    }
+    let fail = |source: sqlx::Error| {
+        OpenError(format!(
+            "cannot open the session database {database_url:?}: {source}"
+        ))
     };
     crate::db_file::restrict_to_owner(database_url).map_err(fail)?;
 
@@ -195,6 +193,11 @@ fn encode(record: &Record) -> Result<Vec<u8>, SqlxStoreError> {
 }
 
 impl Store {
+    /// The database the sessions are in.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// The cookie-signing key kept in the database, made on first use.
     ///
     /// This is how the server runs with no `SESSION_SECRET` and still keeps everyone

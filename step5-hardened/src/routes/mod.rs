@@ -10,7 +10,7 @@ use axum::routing::get;
 
 use crate::error::AppError;
 
-pub use auth::{Auth, User, hashing_slots};
+pub use auth::Auth;
 
 /// Every route of this step.
 pub fn router(auth: Auth) -> Router {

@@ -1,0 +1,1 @@
+//! Login throttling as a layer around step 5's app (being written).
