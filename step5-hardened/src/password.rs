@@ -144,6 +144,10 @@ mod tests {
         let results = guesses.join_all().await;
         assert_eq!(results, [false; 6]);
         assert_eq!(before.len(), 2);
-        assert_eq!(area_addresses(&check), before, "the same two areas, back in place");
+        assert_eq!(
+            area_addresses(&check),
+            before,
+            "the same two areas, back in place"
+        );
     }
 }

@@ -58,7 +58,9 @@ pub async fn serve(addr: SocketAddr, app: Router) -> Result<(), String> {
     // sent right after that line is never missed.
     let stop = shutdown_signal().map_err(|err| format!("cannot listen for Ctrl-C: {err}"))?;
     let listener = TcpListener::bind(addr).await.map_err(|err| {
-        format!("cannot listen on {addr}: {err} (is another step still running? stop it or set PORT)")
+        format!(
+            "cannot listen on {addr}: {err} (is another step still running? stop it or set PORT)"
+        )
     })?;
     match listener.local_addr() {
         // On loopback the address is given as `localhost`, the name the pages use: a browser
@@ -116,9 +118,10 @@ pub async fn serve(addr: SocketAddr, app: Router) -> Result<(), String> {
 /// The client's address as the log shows it, `unknown` when the request did not come
 /// through [`serve`] (a test that calls the app directly).
 pub fn client_address(extensions: &Extensions) -> String {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |ConnectInfo(addr)| addr.ip().to_string())
+    extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(
+        || "unknown".to_string(),
+        |ConnectInfo(addr)| addr.ip().to_string(),
+    )
 }
 
 /// Installs the Ctrl-C and SIGTERM handlers and returns a future that resolves when

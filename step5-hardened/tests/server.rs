@@ -60,10 +60,13 @@ fn a_bad_port_is_refused_with_one_line() {
 #[test]
 fn the_binary_logs_in_by_json_over_tcp() {
     let server = Server::start(&[]);
+    let body = r#"{"username":"admin","password":"1234"}"#;
 
-    let cookie = server.log_in();
+    let login = server.request_with_body("POST /login HTTP/1.1", "application/json", body);
+    let cookie = cookie_from(&login).expect("logging in sets a cookie");
     let dashboard = server.request(&format!("GET /dashboard HTTP/1.1\r\nCookie: {cookie}"));
 
+    assert!(login.contains("Logged in successfully"), "{login}");
     assert!(
         dashboard.contains("Welcome user 1 to the dashboard"),
         "{dashboard}"

@@ -179,7 +179,10 @@ async fn login(
         LoginRequest::Json(credentials) => (credentials, true),
     };
 
-    let Some(user_id) = auth.check(&credentials.username, credentials.password).await else {
+    let Some(user_id) = auth
+        .check(&credentials.username, credentials.password)
+        .await
+    else {
         // One message and one status for "no such user" and "wrong password", so the
         // answer does not tell a guesser which usernames exist. The log says who tried
         // (the request's log span adds from where), for whoever watches for attacks: the
@@ -272,6 +275,7 @@ async fn logout(session: Session) -> Result<LoggedOutPage, AppError> {
     //
     // If the store fails, the session is still there: the Express tutorial's 500 "Could not
     // log out".
+    // Who logs out, for the log.
     let user_id = session.get::<u32>(USER_ID).await?;
     session.flush().await.map_err(AppError::Logout)?;
     tracing::info!(?user_id, "logged out");

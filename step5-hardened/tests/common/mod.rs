@@ -139,8 +139,6 @@ impl Page {
 pub struct Browser {
     app: Router,
     cookies: BTreeMap<String, String>,
-    /// The CSRF token of the last page that had a form, as a browser holds the page.
-    csrf_token: Option<String>,
     /// The client address the server sees (`ConnectInfo`), if the test sets one.
     addr: Option<SocketAddr>,
 }
@@ -152,7 +150,6 @@ impl Browser {
         Self {
             app: app.clone(),
             cookies: BTreeMap::new(),
-            csrf_token: None,
             addr: None,
         }
     }
@@ -172,75 +169,26 @@ impl Browser {
         }
     }
 
-    /// Submits a form as a person does: open the page that holds the form, then send
-    /// it with the page's hidden `_csrf` field. (A page without a form, such as the 401
-    /// page, leaves the browser with the token it had, which is then out of date.)
+    /// Submits a form, as the browser does when a button is pressed. (It sends no
+    /// `Sec-Fetch-Site` or `Origin`, as curl does; the tests of the cross-origin check
+    /// add them.)
     pub async fn post_form(&mut self, path: &str, body: &str) -> Page {
-        let token = self.token_for(path).await.unwrap_or_default();
-        let body = if body.is_empty() {
-            format!("_csrf={token}")
-        } else {
-            format!("{body}&_csrf={token}")
-        };
-        self.post_raw(path, "application/x-www-form-urlencoded", body, None)
+        self.post(path, "application/x-www-form-urlencoded", body.to_string())
             .await
     }
 
-    /// Posts JSON, as an API client does after reading the token from the form's page:
-    /// the token goes in the `X-CSRF-Token` header.
+    /// Posts JSON, as an API client does.
     pub async fn post_json(&mut self, path: &str, body: &str) -> Page {
-        let token = self.token_for(path).await;
-        self.post_raw(path, "application/json", body.to_string(), token.as_deref())
-            .await
+        self.post(path, "application/json", body.to_string()).await
     }
 
-    /// Posts any body with the token in the header.
+    /// Posts any body.
     pub async fn post(&mut self, path: &str, content_type: &str, body: impl Into<Body>) -> Page {
-        let token = self.token_for(path).await;
-        self.post_raw(path, content_type, body, token.as_deref())
-            .await
-    }
-
-    /// Opens the page that holds the form for `path` and returns the token it carries.
-    pub async fn token_for(&mut self, path: &str) -> Option<String> {
-        let page = if path == "/logout" {
-            "/dashboard"
-        } else {
-            "/login"
-        };
-        self.get(page).await;
-        self.csrf_token.clone()
-    }
-
-    /// Posts exactly what it is given: no token unless `token` is set.
-    pub async fn post_raw(
-        &mut self,
-        path: &str,
-        content_type: &str,
-        body: impl Into<Body>,
-        token: Option<&str>,
-    ) -> Page {
-        let mut request = Request::post(path).header(header::CONTENT_TYPE, content_type);
-        if let Some(token) = token {
-            request = request.header("x-csrf-token", token);
-        }
-        self.send(request.body(body.into()).expect("valid request"))
-            .await
-    }
-
-    /// The token from the last form this browser saw, loading the login page if none.
-    pub async fn token(&mut self) -> String {
-        if self.csrf_token.is_none() {
-            self.get("/login").await;
-        }
-        self.csrf_token
-            .clone()
-            .expect("the login page has a CSRF token")
-    }
-
-    /// Forgets the page it holds, as a new tab would.
-    pub fn forget_token(&mut self) {
-        self.csrf_token = None;
+        let request = Request::post(path)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body.into())
+            .expect("valid request");
+        self.send(request).await
     }
 
     /// The session cookie's value, if the browser has one.
@@ -283,9 +231,6 @@ impl Browser {
         };
         for set_cookie in page.set_cookies() {
             self.store_cookie(&set_cookie);
-        }
-        if let Some(token) = csrf_token_in(&page.body) {
-            self.csrf_token = Some(token);
         }
         page
     }
@@ -331,12 +276,6 @@ impl Browser {
     pub fn set_cookie(&mut self, name: &str, value: &str) {
         self.cookies.insert(name.to_string(), value.to_string());
     }
-}
-
-/// The value of the `_csrf` hidden field in a page, if it has a form.
-pub fn csrf_token_in(body: &str) -> Option<String> {
-    let (_, rest) = body.split_once(r#"name="_csrf" value=""#)?;
-    rest.split('"').next().map(str::to_string)
 }
 
 /// The real binary, started with `PORT=0` so the system picks a free port, which the
@@ -450,30 +389,21 @@ impl Server {
         self.log()
     }
 
-    /// Logs in over TCP as a browser would (the form page first, for its cookie and
-    /// token) and returns the session cookie (`name=value`).
+    /// Logs in over TCP as an API client would and returns the session cookie
+    /// (`name=value`).
     pub fn log_in(&self) -> String {
-        let form = self.request("GET /login HTTP/1.1");
-        let cookie = cookie_from(&form).expect("the login page starts a session");
-        let token = csrf_token_in(&form).expect("the login page has a token");
         let login = self.request_with_body(
-            &format!("POST /login HTTP/1.1\r\nCookie: {cookie}\r\nX-CSRF-Token: {token}"),
+            "POST /login HTTP/1.1",
             "application/json",
             r#"{"username":"admin","password":"1234"}"#,
         );
         assert!(login.contains("Logged in successfully"), "{login}");
-        cookie_from(&login).expect("logging in sets a new cookie")
+        cookie_from(&login).expect("logging in sets a cookie")
     }
 
-    /// Logs out over TCP from the dashboard's form; returns the whole response.
+    /// Logs out over TCP; returns the whole response.
     pub fn log_out(&self, cookie: &str) -> String {
-        let dashboard = self.request(&format!("GET /dashboard HTTP/1.1\r\nCookie: {cookie}"));
-        let token = csrf_token_in(&dashboard).expect("the dashboard has a logout form");
-        self.request_with_body(
-            &format!("POST /logout HTTP/1.1\r\nCookie: {cookie}"),
-            "application/x-www-form-urlencoded",
-            &format!("_csrf={token}"),
-        )
+        self.request(&format!("POST /logout HTTP/1.1\r\nCookie: {cookie}"))
     }
 
     fn send_raw(&self, request: &str) -> String {
