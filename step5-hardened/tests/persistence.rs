@@ -2,22 +2,14 @@
 
 mod common;
 
-use common::{Browser, Server, app_and_database, cookie_from, database_url, settings};
+use common::{Browser, Server, app_and_database, database_url, settings};
 use sqlx::SqlitePool;
 use step5_hardened::store;
 use time::{Duration, OffsetDateTime};
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 
-const LOGIN_JSON: &str = r#"{"username":"admin","password":"1234"}"#;
 const GOOD_FORM: &str = "username=admin&password=1234";
-
-/// Logs in over TCP and returns the session cookie (`name=value`).
-fn log_in(server: &Server) -> String {
-    let response = server.request_with_body("POST /login HTTP/1.1", "application/json", LOGIN_JSON);
-    assert!(response.contains("Logged in successfully"), "{response}");
-    cookie_from(&response).expect("logging in sets a cookie")
-}
 
 fn dashboard(server: &Server, cookie: &str) -> String {
     server.request(&format!("GET /dashboard HTTP/1.1\r\nCookie: {cookie}"))
@@ -54,7 +46,7 @@ fn a_login_survives_a_graceful_restart() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
     let server = Server::start(&[("DATABASE_URL", &url)]);
-    let cookie = log_in(&server);
+    let cookie = server.log_in();
     server.request(&format!("GET / HTTP/1.1\r\nCookie: {cookie}"));
 
     server.terminate();
@@ -74,7 +66,7 @@ fn a_login_survives_the_server_being_killed() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
     let server = Server::start(&[("DATABASE_URL", &url)]);
-    let cookie = log_in(&server);
+    let cookie = server.log_in();
 
     // SIGKILL right after the 200: no shutdown code runs, nothing is flushed by us.
     server.crash();
@@ -89,7 +81,7 @@ fn a_logout_survives_a_restart() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
     let server = Server::start(&[("DATABASE_URL", &url)]);
-    let cookie = log_in(&server);
+    let cookie = server.log_in();
     let logout = server.request(&format!("POST /logout HTTP/1.1\r\nCookie: {cookie}"));
     assert!(logout.contains("Logged out successfully"), "{logout}");
 
@@ -109,7 +101,7 @@ fn the_database_file_is_created_when_missing() {
     let server = Server::start(&[("DATABASE_URL", &format!("sqlite://{}", path.display()))]);
 
     assert!(path.exists());
-    log_in(&server);
+    server.log_in();
 }
 
 #[test]

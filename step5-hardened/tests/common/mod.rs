@@ -3,15 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use step5_hardened::Settings;
@@ -35,24 +33,23 @@ pub fn app() -> Router {
     step5_hardened::app(MemoryStore::default(), settings())
 }
 
-/// The application as `main` builds it, with `settings`, on a fresh SQLite database in a
-/// temporary folder. The router owns the folder (as an extension), so the database lives
-/// exactly as long as the app under test.
+/// [`app_and_database`] without the URL.
 pub async fn app_with(settings: Settings) -> Router {
     app_and_database(settings).await.0
 }
 
-/// [`app_with`], and the URL of its database, for tests that look at the rows.
+/// The application as `main` builds it, with `settings`, on a fresh SQLite database in a
+/// temporary folder, and the URL of that database, for tests that look at the rows. The
+/// router owns the folder (as an extension), so the database lives exactly as long as the
+/// app.
 pub async fn app_and_database(settings: Settings) -> (Router, String) {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
     let store = step5_hardened::store::open(&url)
         .await
         .expect("the store opens");
-    (
-        step5_hardened::app(store, settings).layer(axum::Extension(Arc::new(dir))),
-        url,
-    )
+    let app = step5_hardened::app(store, settings).layer(axum::Extension(Arc::new(dir)));
+    (app, url)
 }
 
 /// A sqlx URL for a database file in `dir`.
@@ -74,8 +71,8 @@ impl FlakyStore {
         self.broken.store(broken, Ordering::SeqCst);
     }
 
-    /// Breaks only deleting: the session still loads (so the CSRF check passes) but
-    /// logging out fails, as when the database goes away mid-request.
+    /// Breaks only deleting: the session still loads (so the timeouts can be checked)
+    /// but logging out fails, as when the database goes away mid-request.
     pub fn set_deletes_broken(&self, broken: bool) {
         self.deletes_broken.store(broken, Ordering::SeqCst);
     }
@@ -139,8 +136,6 @@ impl Page {
 pub struct Browser {
     app: Router,
     cookies: BTreeMap<String, String>,
-    /// The client address the server sees (`ConnectInfo`), if the test sets one.
-    addr: Option<SocketAddr>,
 }
 
 impl Browser {
@@ -150,7 +145,6 @@ impl Browser {
         Self {
             app: app.clone(),
             cookies: BTreeMap::new(),
-            addr: None,
         }
     }
 
@@ -159,14 +153,6 @@ impl Browser {
             .body(Body::empty())
             .expect("valid request");
         self.send(request).await
-    }
-
-    /// A browser seen by the server as coming from `addr`.
-    pub fn from_addr(app: &Router, addr: SocketAddr) -> Self {
-        Self {
-            addr: Some(addr),
-            ..Self::new(app)
-        }
     }
 
     /// Submits a form, as the browser does when a button is pressed. (It sends no
@@ -198,9 +184,6 @@ impl Browser {
 
     /// Sends `request` with this browser's cookies and stores the ones it gets back.
     pub async fn send(&mut self, mut request: Request<Body>) -> Page {
-        if let Some(addr) = self.addr {
-            request.extensions_mut().insert(ConnectInfo(addr));
-        }
         if !self.cookies.is_empty() {
             let jar: Vec<String> = self
                 .cookies
@@ -286,30 +269,19 @@ pub struct Server {
     pub addr: String,
     /// The "listening on" line exactly as the server wrote it.
     pub log_line: String,
-    /// The temporary database folder, when the test did not choose a `DATABASE_URL`.
-    _dir: Option<tempfile::TempDir>,
+    /// Held only so that the server's database folder lives as long as the server.
+    dir: tempfile::TempDir,
     /// Every line the server has logged so far.
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
-    /// Starts the server with `envs`; without a `DATABASE_URL` among them it gets a
-    /// database of its own in a temporary folder, never the default file.
+    /// Starts the server with `envs`, on a database in a temporary folder of its own, never
+    /// the default file; a `DATABASE_URL` in `envs` is set after it and wins.
     pub fn start(envs: &[(&str, &str)]) -> Self {
-        Self::start_in(Path::new("."), envs)
-    }
-
-    /// [`Server::start`], with `working_dir` as the server's current directory.
-    pub fn start_in(working_dir: &Path, envs: &[(&str, &str)]) -> Self {
-        let mut dir = None;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_step5-hardened"));
-        command.current_dir(working_dir);
-        if !envs.iter().any(|(name, _)| *name == "DATABASE_URL") {
-            let temp = tempfile::tempdir().expect("a temporary folder");
-            command.env("DATABASE_URL", database_url(&temp));
-            dir = Some(temp);
-        }
-        let mut child = command
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_step5-hardened"))
+            .env("DATABASE_URL", database_url(&dir))
             .env("PORT", "0")
             .env("RUST_LOG", "info")
             // Not `NO_COLOR`: the log must come out plain because stdout is a pipe.
@@ -348,7 +320,7 @@ impl Server {
             child,
             addr,
             log_line,
-            _dir: dir,
+            dir,
             log,
         }
     }
@@ -389,8 +361,7 @@ impl Server {
         self.log()
     }
 
-    /// Logs in over TCP as an API client would and returns the session cookie
-    /// (`name=value`).
+    /// Logs in over TCP and returns the session cookie (`name=value`).
     pub fn log_in(&self) -> String {
         let login = self.request_with_body(
             "POST /login HTTP/1.1",
@@ -399,11 +370,6 @@ impl Server {
         );
         assert!(login.contains("Logged in successfully"), "{login}");
         cookie_from(&login).expect("logging in sets a cookie")
-    }
-
-    /// Logs out over TCP; returns the whole response.
-    pub fn log_out(&self, cookie: &str) -> String {
-        self.request(&format!("POST /logout HTTP/1.1\r\nCookie: {cookie}"))
     }
 
     fn send_raw(&self, request: &str) -> String {
@@ -418,7 +384,10 @@ impl Server {
         response
     }
 
-    /// Sends SIGTERM, as `kill` or a service manager would, and waits for the exit.
+    /// Stops the server as Ctrl-C or a service manager would, with SIGTERM, and waits for
+    /// it to exit. Windows has no SIGTERM, and a console's Ctrl-C would reach the tests
+    /// too, so there the server is ended outright: only on Unix does a test see the
+    /// graceful shutdown.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         #[cfg(unix)]
         {
