@@ -1,10 +1,10 @@
 //! Renders the course book: `cargo xtask book` writes the book's pages (the course's own
 //! pages, the generated diff pages and the teacher's guide) into `target/book-src/`, then
 //! runs this program on that folder. It is a crate of its own, not part of `xtask`, so
-//! that `cargo xtask lesson-diff` never waits for mdBook to compile.
+//! that `cargo xtask lesson-diff` never waits for mdBook to compile:
 //!
 //! ```text
-//! cargo run -p course-book -- BOOK-SOURCE-FOLDER
+//! cargo run --manifest-path book/Cargo.toml --target-dir target -- BOOK-SOURCE-FOLDER
 //! ```
 //!
 //! It adds what the pages need to work offline (mermaid's script, taken from the

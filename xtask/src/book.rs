@@ -217,9 +217,10 @@ fn book_toml(out: &Path) -> String {
 
 /// Runs the `course-book` crate on the book's source.
 fn render(root: &Path, source: &Path) -> Result<(), String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["run", "--quiet", "-p", "course-book", "--"])
+    let status = Command::new(cargo())
+        .args(["run", "--quiet"])
+        .args(renderer_args(root))
+        .arg("--")
         .arg(source)
         .current_dir(root)
         .status()
@@ -229,6 +230,21 @@ fn render(root: &Path, source: &Path) -> Result<(), String> {
     } else {
         Err(format!("rendering the book failed ({status})"))
     }
+}
+
+fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// How cargo finds the renderer, a workspace of its own in `book/` (see its Cargo.toml for
+/// why), built into the course's `target/` like everything else.
+pub fn renderer_args(root: &Path) -> Vec<std::ffi::OsString> {
+    vec![
+        "--manifest-path".into(),
+        root.join("book").join("Cargo.toml").into_os_string(),
+        "--target-dir".into(),
+        root.join("target").into_os_string(),
+    ]
 }
 
 // --- The course's pages -------------------------------------------------------------------
@@ -493,12 +509,22 @@ fn diff_page(lesson: &Lesson, shown: &Lesson, changes: &[FileChange], title: &st
             total_removed += removed;
         }
     }
-    if whole {
+    if whole && lesson.previous.is_none() {
         let _ = writeln!(
             page,
-            "Every file of `{}`, as `cargo xtask lesson-diff` would show a new crate: {} files, \
+            "The starting point, whole: what `cargo xtask lesson-diff {}` prints, {} files, \
              {total_added} lines, without its README. Generated from the folder when this book \
-             was built. Its page: [{}]({lesson_page}).\n",
+             was built. The lesson's page: [{}]({lesson_page}).\n",
+            lesson.name,
+            changes.len(),
+            shown.folder.path,
+        );
+    } else if whole {
+        let _ = writeln!(
+            page,
+            "An add-on's lesson is its crate: every file of `{}`, {} files, {total_added} \
+             lines, without its README. Generated from the folder when this book was built. \
+             Its page: [{}]({lesson_page}).\n",
             shown.folder.path,
             changes.len(),
             shown.folder.path,

@@ -269,14 +269,15 @@ fn prepare(lessons: &[Lesson]) -> Result<(), Failure> {
         }
     }
     // The book's renderer (mdBook), so that `cargo xtask book` in class compiles nothing.
-    eprintln!("prepare: cargo build -p course-book (the book's renderer)");
+    eprintln!("prepare: cargo build --manifest-path book/Cargo.toml (the book's renderer)");
     let status = std::process::Command::new(&cargo)
-        .args(["build", "-p", "course-book"])
+        .arg("build")
+        .args(book::renderer_args(&root()))
         .current_dir(root())
         .status()
         .map_err(|err| format!("cannot run cargo: {err}"))?;
     if !status.success() {
-        return Err(format!("`cargo build -p course-book` failed ({status})").into());
+        return Err(format!("building the book's renderer failed ({status})").into());
     }
     eprintln!("prepare: done; `cargo run -p <step>` and `cargo test -p <step>` are ready");
     Ok(())
