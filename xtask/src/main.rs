@@ -12,8 +12,10 @@
 //! cargo xtask check 2.1               # is exercise 2.1 done in my-step2/?
 //! cargo xtask solution 2.1            # its reference solution, once you have tried
 //! cargo xtask exercises [--verify]    # the exercises; --verify: each one holds up (CI)
+//! cargo xtask book [--check]          # the course as a book in target/book/ (CI: --check)
 //! ```
 
+mod book;
 mod diff;
 mod exercises;
 mod lessons;
@@ -46,6 +48,11 @@ commands:
   prepare
       Builds every step and appendix, and their tests, once: run it before class, and
       every `cargo run -p <step>` and `cargo test -p <step>` after it compiles nothing.
+  book [--class-minutes N] [--check]
+      The course as a book (mdBook) in target/book/: every page, each lesson's diff in
+      colour, and the teacher's guide with each lesson's plan for a class of N minutes
+      (default: docs/teachers/README.md's). Fails on a broken link.
+      --check (CI): also fails if a diff page does not show what lesson-diff prints.
 
 exercises (see exercises/README.md):
   work N [--fresh]
@@ -120,6 +127,35 @@ fn run(args: &[&str]) -> Result<String, Failure> {
         ["lessons"] => Ok(lesson_list(&find_lessons()?, false)),
         ["lessons", "--folders"] => Ok(lesson_list(&find_lessons()?, true)),
         ["prepare"] => prepare(&find_lessons()?).map(|()| String::new()),
+        ["book", rest @ ..] => {
+            let mut options = book::Options {
+                class_minutes: None,
+                check: false,
+            };
+            let mut rest = rest.iter();
+            while let Some(arg) = rest.next() {
+                match *arg {
+                    "--check" => options.check = true,
+                    "--class-minutes" => {
+                        let minutes = rest.next().and_then(|m| m.parse().ok());
+                        let Some(minutes) = minutes.filter(|&m| m > 0) else {
+                            return Err(usage_error(
+                                "error: --class-minutes needs minutes, like 60",
+                            ));
+                        };
+                        options.class_minutes = Some(minutes);
+                    }
+                    _ => return Err(usage_error(USAGE)),
+                }
+            }
+            let lessons = find_lessons()?;
+            Ok(book::build(
+                &root(),
+                &lessons,
+                &exercises::targets(&lessons),
+                &options,
+            )?)
+        }
         ["work", name] => Ok(exercises::work(&root(), &targets()?, name, false)?),
         ["work", name, "--fresh"] | ["work", "--fresh", name] => {
             Ok(exercises::work(&root(), &targets()?, name, true)?)
@@ -231,6 +267,17 @@ fn prepare(lessons: &[Lesson]) -> Result<(), Failure> {
                 return Err(format!("`cargo {}` failed ({status})", args.join(" ")).into());
             }
         }
+    }
+    // The book's renderer (mdBook), so that `cargo xtask book` in class compiles nothing.
+    eprintln!("prepare: cargo build --manifest-path book/Cargo.toml (the book's renderer)");
+    let status = std::process::Command::new(&cargo)
+        .arg("build")
+        .args(book::renderer_args(&root()))
+        .current_dir(root())
+        .status()
+        .map_err(|err| format!("cannot run cargo: {err}"))?;
+    if !status.success() {
+        return Err(format!("building the book's renderer failed ({status})").into());
     }
     eprintln!("prepare: done; `cargo run -p <step>` and `cargo test -p <step>` are ready");
     Ok(())
