@@ -1,6 +1,7 @@
 //! Where the lessons are. Lesson N is the change from folder `step(N-1)-*` to `stepN-*`;
-//! lesson 1 is all of `step1-*` (the starting point); an appendix `appendix/NAME/` is the
-//! lesson `NAME`, a change from the last step.
+//! lesson 1 is all of `step1-*` (the starting point); an add-on `appendix/NAME/` is the
+//! lesson `NAME`, shown whole like lesson 1: it is a small crate of its own that uses the
+//! last step's library, not a copy of the step.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -25,7 +26,7 @@ pub struct Lesson {
 }
 
 /// Every lesson of the workspace at `root`, in course order: 1, 2, ..., the last step, then
-/// the appendices alphabetically.
+/// the add-ons alphabetically.
 pub fn find(root: &Path) -> Result<Vec<Lesson>, String> {
     let steps = step_folders(root)?;
     let mut lessons = Vec::new();
@@ -50,15 +51,11 @@ pub fn find(root: &Path) -> Result<Vec<Lesson>, String> {
 
     let appendix = root.join("appendix");
     if appendix.is_dir() {
-        let Some(last) = steps.values().next_back() else {
-            return Err("there are appendices but no stepN-* folder for them to start from".into());
-        };
-        let last = folder(root, last)?;
         for name in subfolders(&appendix)? {
             lessons.push(Lesson {
                 folder: folder(root, &format!("appendix/{name}"))?,
                 name,
-                previous: Some(last.clone()),
+                previous: None,
             });
         }
     }

@@ -39,12 +39,13 @@ commands:
       One lesson: the diff from the previous folder to the lesson's, without the READMEs,
       databases and build output, and with the crate's new name in the old files too.
       LESSON is a step's number N (step N-1 -> step N; 1 is all of step 1, the starting
-      point) or an appendix's NAME (the last step -> appendix/NAME).
+      point) or an add-on's NAME (all of appendix/NAME: its whole crate is its lesson).
       --stat: each file's counts of added and removed lines, then the totals.
       --files: only the paths of the files the lesson changes.
   lessons [--folders]
-      The lessons, one per line, in course order: the steps from 2, then the appendices.
-      --folders: each line also gives the previous folder and the lesson's folder.
+      The lessons, one per line, in course order: the steps from 2, then the add-ons.
+      --folders: each line also gives the previous folder (`-` for an add-on, which is
+      shown whole) and the lesson's folder.
   prepare
       Builds every step and appendix, and their tests, once: run it before class, and
       every `cargo run -p <step>` and `cargo test -p <step>` after it compiles nothing.
@@ -283,17 +284,21 @@ fn prepare(lessons: &[Lesson]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `2`, `3`, ... one per line; with `folders`, `2 step1-basic step2-login`.
+/// `2`, `3`, ... one per line; with `folders`, `2 step1-basic step2-login`, and for an
+/// add-on, which starts from no folder, `demo - appendix/demo`.
 fn lesson_list(lessons: &[Lesson], folders: bool) -> String {
     let mut out = String::new();
     for lesson in lessons {
-        let Some(previous) = &lesson.previous else {
-            continue;
+        let previous = match &lesson.previous {
+            Some(previous) => previous.path.as_str(),
+            None if lesson.folder.path.starts_with("appendix/") => "-",
+            // Lesson 1, the starting point.
+            None => continue,
         };
         if folders {
             out.push_str(&format!(
-                "{} {} {}\n",
-                lesson.name, previous.path, lesson.folder.path
+                "{} {previous} {}\n",
+                lesson.name, lesson.folder.path
             ));
         } else {
             out.push_str(&format!("{}\n", lesson.name));
