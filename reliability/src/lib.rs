@@ -129,8 +129,9 @@ impl Step {
 }
 
 /// An argon2id hash of `1234` with the smallest settings argon2 allows: it checks in
-/// microseconds, so 200 clients logging in to step 5 at once (one at a time, as the
-/// throttle queues them) do not wait seconds for the deliberately slow demo hash.
+/// microseconds, so 200 clients logging in to step 5 at once (a few checks at a time,
+/// one per core, as step 5 runs them) do not wait seconds for the deliberately slow demo
+/// hash.
 pub fn cheap_password_hash() -> String {
     use argon2::password_hash::{PasswordHasher, SaltString};
     let params = argon2::Params::new(8, 1, 1, None).expect("valid minimum parameters");
@@ -162,8 +163,11 @@ pub async fn integrity_check(path: &Path) -> String {
 
 // ---- serving in-process --------------------------------------------------------------
 
-/// A step's router served by `axum::serve` on a free loopback port, as `main` serves it
-/// (with the client's address, which step 5's login throttle reads). Stops when dropped.
+/// A step's router served by `axum::serve` on a free loopback port, with the client's
+/// address (which step 5's log lines carry). Steps 1 to 4 are served so by their `main`;
+/// step 5's `main` serves with `step5_hardened::serve`, which adds a limit on the time a
+/// client takes to send its headers (only its binary, [`Process`], has that). Stops when
+/// dropped.
 pub struct Served {
     pub addr: SocketAddr,
     task: JoinHandle<()>,
@@ -215,7 +219,7 @@ pub async fn race_logout_against_requests(step: Step, rounds: usize, others: usi
     for _ in 0..rounds {
         let mut leaving = Client::new(served.addr);
         assert_eq!(leaving.log_in().await.expect("login").status, 200);
-        // The dashboard holds the logout form (and, in step 5, its token).
+        // The page with the logout button, as a user sees it before clicking.
         assert_eq!(
             leaving.get("/dashboard").await.expect("dashboard").status,
             200
@@ -296,19 +300,12 @@ impl Reply {
     }
 }
 
-/// The `_csrf` hidden field of a page with a form (step 5).
-pub fn csrf_token_in(body: &str) -> Option<String> {
-    let (_, rest) = body.split_once(r#"name="_csrf" value=""#)?;
-    rest.split('"').next().map(str::to_string)
-}
-
-/// One browser: its own connection pool, its own cookie jar and the CSRF token of the
-/// last form it saw. A failed connection is an `Err` with what went wrong.
+/// One browser: its own connection pool and its own cookie jar. A failed connection is
+/// an `Err` with what went wrong.
 pub struct Client {
     http: HttpClient<HttpConnector, Full<Bytes>>,
     base: String,
     cookies: BTreeMap<String, String>,
-    csrf_token: Option<String>,
 }
 
 impl Client {
@@ -317,7 +314,6 @@ impl Client {
             http: HttpClient::builder(TokioExecutor::new()).build_http(),
             base: format!("http://{addr}"),
             cookies: BTreeMap::new(),
-            csrf_token: None,
         }
     }
 
@@ -325,26 +321,22 @@ impl Client {
         self.send(Method::GET, path, None).await
     }
 
-    /// Posts a form, adding the CSRF token of the last page with a form, if any.
+    /// Posts a form as a browser posts one of the site's own forms: with the `Origin`
+    /// and `Sec-Fetch-Site: same-origin` headers, which step 5's cross-origin check
+    /// reads (steps 1 to 4 ignore them).
     pub async fn post_form(&mut self, path: &str, fields: &str) -> Result<Reply, String> {
-        let body = match &self.csrf_token {
-            Some(token) if fields.is_empty() => format!("_csrf={token}"),
-            Some(token) => format!("{fields}&_csrf={token}"),
-            None => fields.to_string(),
-        };
-        self.send(Method::POST, path, Some(body)).await
+        self.send(Method::POST, path, Some(fields.to_string()))
+            .await
     }
 
-    /// Opens the login form (step 5 hands out its token there) and logs in as admin.
+    /// Logs in as admin with the login form's fields.
     pub async fn log_in(&mut self) -> Result<Reply, String> {
-        self.get("/login").await?;
         self.post_form("/login", "username=admin&password=1234")
             .await
     }
 
-    /// Opens the dashboard (for the logout form's token) and logs out.
+    /// Logs out with the logout button's form.
     pub async fn log_out(&mut self) -> Result<Reply, String> {
-        self.get("/dashboard").await?;
         self.post_form("/logout", "").await
     }
 
@@ -367,10 +359,8 @@ impl Client {
             .collect();
     }
 
-    pub fn csrf_token(&self) -> Option<String> {
-        self.csrf_token.clone()
-    }
-
+    /// Sends one request with this browser's cookies, and keeps the cookies the answer
+    /// sets. A `form` body is sent as a form from one of the site's own pages.
     pub async fn send(
         &mut self,
         method: Method,
@@ -384,7 +374,10 @@ impl Client {
             request = request.header(header::COOKIE, self.cookie_header());
         }
         if form.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            request = request
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ORIGIN, &self.base)
+                .header("sec-fetch-site", "same-origin");
         }
         let request = request
             .body(Full::new(Bytes::from(form.unwrap_or_default())))
@@ -405,9 +398,6 @@ impl Client {
             .map_err(|err| format!("{path}: body: {err}"))?
             .to_bytes();
         let body = String::from_utf8_lossy(&bytes).into_owned();
-        if let Some(token) = csrf_token_in(&body) {
-            self.csrf_token = Some(token);
-        }
         Ok(Reply { status, body })
     }
 

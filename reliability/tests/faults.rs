@@ -173,18 +173,7 @@ async fn login_while_locked(step: Step, hold: Duration) -> (Reply, Duration, Cli
     let addr = served.addr;
     let login = tokio::spawn(async move {
         let began = Instant::now();
-        let mut writer = Client::new(addr);
-        // Step 5 already writes when it shows the form (the CSRF token starts a
-        // session), so the form itself can be what fails.
-        let form = writer.get("/login").await.expect("answers");
-        let reply = if form.status == 200 {
-            writer
-                .post_form("/login", "username=admin&password=1234")
-                .await
-                .expect("answers")
-        } else {
-            form
-        };
+        let reply = Client::new(addr).log_in().await.expect("answers");
         (reply, began.elapsed())
     });
     tokio::time::sleep(hold).await;
@@ -381,7 +370,7 @@ enum Known {
 }
 
 /// Visits per login in [`cycle_until_killed`]: enough that the kill usually finds a
-/// client logged in, not queued for step 5's one-at-a-time password check.
+/// client logged in, not waiting for step 5's password check (one per core at a time).
 const VISITS_PER_LOGIN: u64 = 10;
 
 /// Logs in, visits a few times, logs out, again and again, until the server dies.
@@ -414,10 +403,12 @@ async fn cycle_until_killed(addr: std::net::SocketAddr) -> Result<Known, String>
             views: VISITS_PER_LOGIN,
             visit_in_flight: false,
         };
-        if client.get("/dashboard").await.is_err() {
-            return Ok(known);
+        match client.get("/dashboard").await {
+            Ok(reply) if reply.status == 200 => {}
+            Ok(reply) => return Err(format!("the dashboard answered {}", reply.status)),
+            Err(_) => return Ok(known),
         }
-        match client.post_form("/logout", "").await {
+        match client.log_out().await {
             Ok(reply) if reply.status == 200 => known = Known::LoggedOut { cookie },
             Ok(reply) => return Err(format!("logout answered {}", reply.status)),
             Err(_) => return Ok(Known::Unsure),

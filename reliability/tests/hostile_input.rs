@@ -11,9 +11,11 @@ use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Method, Request};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
-use reliability::{Client, Step, raw_exchange, raw_status, serve, sqlite_url};
-use tokio::io::AsyncWriteExt;
+use reliability::{Client, Process, Step, raw_exchange, raw_status, serve, sqlite_url};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tower::ServiceExt;
+use tower_http::timeout::{RequestBodyDeadlineLayer, RequestBodyTimeoutLayer};
 use tower_sessions::MemoryStore;
 
 /// Every step's app on a fresh store; the folder holds the SQLite files of steps 4 and 5.
@@ -58,7 +60,6 @@ fn random_request() -> impl Strategy<Value = Random> {
             "accept",
             "origin",
             "sec-fetch-site",
-            "x-csrf-token",
             "host",
             "referer",
             "user-agent",
@@ -74,10 +75,16 @@ fn random_request() -> impl Strategy<Value = Random> {
             "application/json",
             "text/plain",
             "multipart/form-data; boundary=x",
+            // `Sec-Fetch-Site` values, and `Origin`s that do and do not match a `Host`:
+            // step 5's cross-origin check must refuse with a 4xx page, never fail.
             "same-origin",
+            "same-site",
             "cross-site",
+            "none",
             "null",
             "http://evil.example",
+            "http://localhost",
+            "localhost",
         ])
         .prop_map(|value| value.as_bytes().to_vec()),
         // Visible ASCII, and the bytes above 127 that HTTP allows as "obs-text".
@@ -89,9 +96,8 @@ fn random_request() -> impl Strategy<Value = Random> {
     ]);
     let body = prop_oneof![
         prop::collection::vec(any::<u8>(), 0..300),
-        ("[a-z]{0,12}", "[ -~]{0,20}", "[a-zA-Z0-9_-]{0,50}").prop_map(|(user, pass, csrf)| {
-            format!("username={user}&password={pass}&_csrf={csrf}").into_bytes()
-        }),
+        ("[a-z]{0,12}", "[ -~]{0,20}")
+            .prop_map(|(user, pass)| format!("username={user}&password={pass}").into_bytes()),
         ("[a-z]{0,12}", "[ -~&&[^\"\\\\]]{0,20}").prop_map(|(user, pass)| format!(
             r#"{{"username":"{user}","password":"{pass}"}}"#
         )
@@ -249,14 +255,71 @@ async fn headers_and_cookies_at_and_past_the_limits_never_get_a_5xx() {
 
 // ---- slow clients ---------------------------------------------------------------------
 
-/// Opens a connection, sends a login's headers and one byte of its 100-byte body, then
-/// goes quiet. Returns what the server said within `patience` (nothing, if it waits).
-async fn stall_a_body(addr: SocketAddr, patience: Duration) -> String {
-    let head = format!(
-        "POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: 100\r\nConnection: close\r\n\r\nu"
-    );
-    raw_exchange(addr, head.as_bytes(), patience).await
+/// How long a slow client waits for the server in the tests below: the steps' 10 s
+/// limits, and time to spare on a busy machine.
+const PATIENCE: Duration = Duration::from_secs(13);
+
+/// Sends a login's headers and the first byte of its 100-byte body, then one more byte
+/// every `drip` (none at all if `None`), until the server answers and closes, or
+/// `patience` runs out. Returns what came back (`(no answer in time)` if nothing did)
+/// and when the exchange ended.
+async fn slow_body(
+    addr: SocketAddr,
+    drip: Option<Duration>,
+    patience: Duration,
+) -> (String, Duration) {
+    let began = Instant::now();
+    let exchange = async {
+        let (mut reader, mut writer) = TcpStream::connect(addr).await?.into_split();
+        let head = format!(
+            "POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: 100\r\nConnection: close\r\n\r\nu"
+        );
+        writer.write_all(head.as_bytes()).await?;
+        // Never the whole body: the server must give up on it, or hold it.
+        let dripping = async move {
+            if let Some(every) = drip {
+                for _ in 0..98 {
+                    tokio::time::sleep(every).await;
+                    if writer.write_all(b"a").await.is_err() {
+                        break;
+                    }
+                }
+            }
+            std::future::pending::<()>().await;
+        };
+        let mut response = Vec::new();
+        tokio::select! {
+            _ = reader.read_to_end(&mut response) => {}
+            () = dripping => {}
+        }
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&response).into_owned())
+    };
+    let response = match tokio::time::timeout(patience, exchange).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => format!("(connection failed: {err})"),
+        Err(_) => "(no answer in time)".to_string(),
+    };
+    (response, began.elapsed())
+}
+
+/// Sends half a header line and goes quiet. Returns what came back and when.
+async fn stalled_headers(addr: SocketAddr, patience: Duration) -> (String, Duration) {
+    let began = Instant::now();
+    let request = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nX-Half");
+    let response = raw_exchange(addr, request.as_bytes(), patience).await;
+    (response, began.elapsed())
+}
+
+/// What a slow client saw, in words for the test's output.
+fn verdict(response: &str, after: Duration) -> String {
+    match raw_status(response) {
+        Some(status) => format!("answered {status} after {after:.1?}"),
+        None if response.starts_with("(no answer") => {
+            format!("still held open after {after:.1?}, no timeout")
+        }
+        None => format!("closed after {after:.1?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,22 +331,11 @@ async fn a_client_trickling_its_body_does_not_hold_up_anybody_else() {
         // Twenty slow clients, each dripping a byte of its body every 100 ms.
         let trickles: Vec<_> = (0..20)
             .map(|_| {
-                tokio::spawn(async move {
-                    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
-                        return;
-                    };
-                    let head = format!(
-                        "POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\
-                         Content-Type: application/x-www-form-urlencoded\r\n\r\n"
-                    );
-                    let _ = stream.write_all(head.as_bytes()).await;
-                    for _ in 0..20 {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        if stream.write_all(b"a").await.is_err() {
-                            return;
-                        }
-                    }
-                })
+                tokio::spawn(slow_body(
+                    addr,
+                    Some(Duration::from_millis(100)),
+                    Duration::from_secs(2),
+                ))
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -304,59 +356,159 @@ async fn a_client_trickling_its_body_does_not_hold_up_anybody_else() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_body_is_cut_off_once_a_body_timeout_layer_is_added() {
-    // The fix suggested for the steps (README.md), applied here from outside: with
-    // `RequestBodyTimeoutLayer` the server gives up on a silent body and answers 4xx.
-    for step in Step::BOTH {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let app = step.app(&sqlite_url(&dir.path().join("s.db"))).await.layer(
-            tower_http::timeout::RequestBodyTimeoutLayer::new(Duration::from_secs(1)),
-        );
-        let served = serve(app).await;
-        let began = Instant::now();
-        let response = stall_a_body(served.addr, Duration::from_secs(5)).await;
-        let status = raw_status(&response);
-        println!(
-            "{}: with a 1 s body timeout a stalled body got {status:?} after {:.1?}",
-            step.name(),
-            began.elapsed()
-        );
-        assert!(
-            status.is_some_and(|s| (400..500).contains(&s)),
-            "{step:?}: {response:.300}"
-        );
-    }
+/// Whether a slow client's exchange ended with a 4xx (or, when `closed_is_fine`, a
+/// closed connection) at `limit`, neither before it nor long after.
+fn ended_at_limit(response: &str, after: Duration, limit: Duration, closed_is_fine: bool) -> bool {
+    let ended = match raw_status(response) {
+        Some(status) => (400..500).contains(&status),
+        None => closed_is_fine && !response.starts_with('('),
+    };
+    ended && after >= limit.mul_f64(0.9) && after < limit + Duration::from_millis(2500)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_steps_as_served_today_report_whether_they_time_out_a_stalled_client() {
-    // A finding, not a gate: `main` serves with plain `axum::serve`, which sets no read
-    // timeout, so a client that stops mid-request holds its connection (a socket and a
-    // task) for as long as it likes. Printed, so the CI log shows it until it is fixed.
-    for step in Step::BOTH {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let served = serve(step.app(&sqlite_url(&dir.path().join("s.db"))).await).await;
-        let body = stall_a_body(served.addr, Duration::from_secs(2)).await;
-        let headers = raw_exchange(
-            served.addr,
-            format!("GET / HTTP/1.1\r\nHost: {}\r\nX-Half", served.addr).as_bytes(),
-            Duration::from_secs(2),
-        )
-        .await;
-        for (what, response) in [("a stalled body", body), ("stalled headers", headers)] {
-            let verdict = match raw_status(&response) {
-                Some(status) => format!("answered {status}"),
-                None if response.starts_with("(no answer") => {
-                    "FINDING: still held open after 2 s, no timeout".to_string()
-                }
-                None => "closed".to_string(),
+    // Three slow clients against each step with a login form, served as its `main` serves
+    // it: steps 2 to 4 in-process with `axum::serve`, step 5 as its own binary (its
+    // `serve` adds the header timeout). One sends a byte of its body and goes quiet, one
+    // trickles its body a byte every 500 ms, one stops in the middle of its headers.
+    //
+    // Step 5 is checked: it cuts a body, stalled or trickled, at `BODY_DEADLINE` after
+    // the headers, and closes a connection whose headers are not in after
+    // `HEADER_TIMEOUT`. Steps 2 to 4 are checked to cut a stalled body after
+    // `BODY_TIMEOUT` of silence; that timeout counts from the last byte, so a trickle
+    // resets it, and `axum::serve` has no header timeout: those two are printed as
+    // FINDINGs, so the CI log shows them, not failed.
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut targets = Vec::new();
+    let mut servers = Vec::new();
+    for (name, app) in every_step(&dir).await {
+        if name == "step1-basic" || name == "step5-hardened" {
+            continue;
+        }
+        let served = serve(app).await;
+        targets.push((name, served.addr));
+        servers.push(served);
+    }
+    let step5 = Process::start(Step::Five, &sqlite_url(&dir.path().join("5-binary.db")));
+    targets.push(("step5-hardened", step5.addr));
+
+    // Every probe at once, so the whole test waits about `PATIENCE`, not twelve times it.
+    let probes: Vec<_> = targets
+        .iter()
+        .map(|&(name, addr)| {
+            tokio::spawn(async move {
+                let (stalled, trickled, headers) = tokio::join!(
+                    slow_body(addr, None, PATIENCE),
+                    slow_body(addr, Some(Duration::from_millis(500)), PATIENCE),
+                    stalled_headers(addr, PATIENCE),
+                );
+                (name, stalled, trickled, headers)
+            })
+        })
+        .collect();
+    for probe in probes {
+        let (name, stalled, trickled, headers) = probe.await.expect("a probe does not panic");
+        for (what, (response, after)) in [
+            ("a stalled body", &stalled),
+            ("a trickled body", &trickled),
+            ("stalled headers", &headers),
+        ] {
+            // What steps 2 to 4 leave open is shown, not failed: a finding for the steps.
+            let finding = if response.starts_with("(no answer") {
+                "FINDING: "
+            } else {
+                ""
             };
-            println!("{}: {what}: {verdict}", step.name());
+            println!("{name}: {what}: {finding}{}", verdict(response, *after));
             assert!(
-                raw_status(&response).is_none_or(|s| s < 500),
-                "{step:?}: {response:.300}"
+                raw_status(response).is_none_or(|s| s < 500),
+                "{name}: {what}: {response:.300}"
+            );
+        }
+        if name == "step5-hardened" {
+            let deadline = step5_hardened::BODY_DEADLINE;
+            for (what, (response, after)) in
+                [("a stalled body", &stalled), ("a trickled body", &trickled)]
+            {
+                assert!(
+                    ended_at_limit(response, *after, deadline, false),
+                    "{name}: {what} should get a 4xx {deadline:?} after its headers, \
+                     got after {after:.1?}: {response:.300}"
+                );
+            }
+            let limit = step5_hardened::server::HEADER_TIMEOUT;
+            let (response, after) = &headers;
+            assert!(
+                ended_at_limit(response, *after, limit, true),
+                "{name}: stalled headers should be closed after {limit:?}, \
+                 got after {after:.1?}: {response:.300}"
+            );
+        } else {
+            let limit = step4_persistent::BODY_TIMEOUT;
+            let (response, after) = &stalled;
+            assert!(
+                ended_at_limit(response, *after, limit, false),
+                "{name}: a stalled body should get a 4xx after {limit:?} of silence, \
+                 got after {after:.1?}: {response:.300}"
             );
         }
     }
+    drop(servers);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_body_is_cut_off_by_a_deadline_but_not_by_a_between_frames_timeout() {
+    // Why step 5 counts its body time from the start, and what steps 2 to 4 would need:
+    // the two tower-http layers around the same app (step 4's, whose own 10 s timeout
+    // never comes into it), with a 2 s limit so the difference shows in seconds. A client
+    // that goes quiet is cut off by both; one that sends a byte every 250 ms resets the
+    // between-frames timeout every time and is cut off only by the deadline.
+    let limit = Duration::from_secs(2);
+    let patience = Duration::from_secs(5);
+    let drip = Some(Duration::from_millis(250));
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let app = async |file: &str| Step::Four.app(&sqlite_url(&dir.path().join(file))).await;
+    let between_frames = serve(
+        app("frames.db")
+            .await
+            .layer(RequestBodyTimeoutLayer::new(limit)),
+    )
+    .await;
+    let deadline = serve(
+        app("deadline.db")
+            .await
+            .layer(RequestBodyDeadlineLayer::new(limit)),
+    )
+    .await;
+
+    let (frames_stalled, frames_trickled, deadline_stalled, deadline_trickled) = tokio::join!(
+        slow_body(between_frames.addr, None, patience),
+        slow_body(between_frames.addr, drip, patience),
+        slow_body(deadline.addr, None, patience),
+        slow_body(deadline.addr, drip, patience),
+    );
+    for (what, (response, after)) in [
+        ("between-frames timeout, a stalled body", &frames_stalled),
+        ("between-frames timeout, a trickled body", &frames_trickled),
+        ("deadline, a stalled body", &deadline_stalled),
+        ("deadline, a trickled body", &deadline_trickled),
+    ] {
+        println!("{what}: {}", verdict(response, *after));
+    }
+    for (what, (response, after)) in [
+        ("between-frames timeout, a stalled body", &frames_stalled),
+        ("deadline, a stalled body", &deadline_stalled),
+        ("deadline, a trickled body", &deadline_trickled),
+    ] {
+        assert!(
+            ended_at_limit(response, *after, limit, false),
+            "{what}: should get a 4xx after {limit:?}, got after {after:.1?}: {response:.300}"
+        );
+    }
+    let (response, _) = &frames_trickled;
+    assert_eq!(
+        response, "(no answer in time)",
+        "a body that keeps coming is never cut off by a between-frames timeout"
+    );
 }
