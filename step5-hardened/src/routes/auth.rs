@@ -16,35 +16,45 @@ use crate::error::AppError;
 use crate::password::{self, PasswordCheck};
 use crate::session_data::{self, SessionPanel, USER_ID};
 
-/// The Express tutorial's dummy user, `{ id: 1, username: 'admin' }`, whose password is
-/// known to the server only as an argon2id hash.
+/// The Express tutorial's dummy user: `{ id: 1, username: 'admin' }`. Its password is
+/// known to the server only as an argon2id hash ([`Auth`]).
 struct User {
     id: u32,
-    username: String,
+    username: &'static str,
 }
 
-/// What the login route needs besides the request: the user to check against.
+const USER: User = User {
+    id: 1,
+    username: "admin",
+};
+
+/// What the login route needs besides the request: the user's password hash, with the
+/// work areas to check passwords against it; `None` if the hash could not be read, and
+/// then no password is right.
 #[derive(Clone)]
-pub struct Auth {
-    user: Arc<User>,
-    /// The user's password hash, with its work areas; `None` if the hash could not be
-    /// read, and then no password is right.
-    password: Option<Arc<PasswordCheck>>,
-}
+pub struct Auth(Option<Arc<PasswordCheck>>);
 
 impl Auth {
-    /// The Express tutorial's `admin`, whose password hashes to `password_hash`.
+    /// `password_hash` is the user's password as an argon2id PHC string.
     pub fn new(password_hash: &str) -> Self {
-        let password = PasswordCheck::new(password_hash, password::slots())
+        let check = PasswordCheck::new(password_hash, password::slots())
             .inspect_err(|err| tracing::error!("the password hash cannot be used: {err}"))
             .ok();
-        Self {
-            user: Arc::new(User {
-                id: 1,
-                username: "admin".to_string(),
-            }),
-            password: password.map(Arc::new),
-        }
+        Self(check.map(Arc::new))
+    }
+
+    /// Checks a username and password; the user's id if they match.
+    ///
+    /// Exactly one argon2 check runs whatever the username: for an unknown name the
+    /// password is checked against the real user's hash and the answer thrown away. A
+    /// quick "no such user" would let a guesser find valid usernames by timing the
+    /// answers.
+    async fn check(&self, username: &str, password: String) -> Option<u32> {
+        let verified = match &self.0 {
+            Some(check) => check.verify(password).await,
+            None => false,
+        };
+        (verified && username == USER.username).then_some(USER.id)
     }
 }
 
@@ -216,7 +226,7 @@ async fn login(
     session_data::start(&session).await?;
     // Only the user's id goes in: the Express tutorial's "avoid storing sensitive info in session".
     session.insert(USER_ID, user_id).await?;
-    tracing::info!(user_id, username = %auth.user.username, "logged in");
+    tracing::info!(user_id, username = USER.username, "logged in");
 
     Ok(if is_json {
         Json(Message {
@@ -229,22 +239,6 @@ async fn login(
         }
         .into_response()
     })
-}
-
-impl Auth {
-    /// Checks a username and password; the user's id if they match.
-    ///
-    /// Exactly one argon2 check runs whatever the username: for an unknown name the
-    /// password is checked against the real user's hash and the answer thrown away. A
-    /// quick "no such user" would let a guesser find valid usernames by timing the
-    /// answers.
-    async fn check(&self, username: &str, password: String) -> Option<u32> {
-        let verified = match &self.password {
-            Some(check) => check.verify(password).await,
-            None => false,
-        };
-        (verified && username == self.user.username).then_some(self.user.id)
-    }
 }
 
 /// The JSON answer to an API client: `{"message": "..."}` with the Express tutorial's texts.
@@ -267,6 +261,8 @@ async fn dashboard(session: Session) -> Result<DashboardPage, AppError> {
 
 /// `POST /logout`: the Express tutorial's `req.session.destroy(...)`.
 async fn logout(session: Session) -> Result<LoggedOutPage, AppError> {
+    // Who logs out, for the log.
+    let user_id = session.get::<u32>(USER_ID).await?;
     // `flush` deletes the session from the store, so its id is worthless even to someone
     // who copied the cookie, and empties it in memory. Seeing an empty session that came
     // with a cookie, the session layer answers with a `Set-Cookie` that has already
@@ -275,8 +271,6 @@ async fn logout(session: Session) -> Result<LoggedOutPage, AppError> {
     //
     // If the store fails, the session is still there: the Express tutorial's 500 "Could not
     // log out".
-    // Who logs out, for the log.
-    let user_id = session.get::<u32>(USER_ID).await?;
     session.flush().await.map_err(AppError::Logout)?;
     tracing::info!(?user_id, "logged out");
 
