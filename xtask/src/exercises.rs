@@ -394,26 +394,32 @@ fn cargo_test(dir: &Path, run: &TestRun) -> Result<(Outcome, String), String> {
 /// A few lines on stderr about what `cargo test` is doing, from its own progress lines.
 #[derive(Default)]
 struct Progress {
-    compiled: usize,
+    /// Crates compiled that are not the copy: the course's dependencies.
+    dependencies: usize,
     running: bool,
+    waiting: bool,
 }
 
 impl Progress {
     fn follow(&mut self, line: &str) {
         let line = line.trim();
         if let Some(what) = line.strip_prefix("Compiling ") {
-            self.compiled += 1;
             let name = what.split(' ').next().unwrap_or_default();
-            if self.compiled == 1 {
-                eprintln!(
-                    "  building (the first time, cargo compiles the course's dependencies: a few minutes; `cargo xtask prepare` does it ahead)"
-                );
-            }
             if name.starts_with("my-") || name.starts_with("check-") {
                 eprintln!("  compiling {name}");
-            } else if self.compiled % 25 == 0 {
-                eprintln!("  ... {} crates compiled (now {name})", self.compiled);
+                return;
             }
+            self.dependencies += 1;
+            if self.dependencies == 1 {
+                eprintln!(
+                    "  building the course's dependencies first: the first time, that takes a few minutes (`cargo xtask prepare` does it ahead)"
+                );
+            } else if self.dependencies.is_multiple_of(25) {
+                eprintln!("  ... {} crates compiled (now {name})", self.dependencies);
+            }
+        } else if line.starts_with("Blocking waiting for file lock") && !self.waiting {
+            self.waiting = true;
+            eprintln!("  waiting for another cargo command to finish with the build folder");
         } else if line.starts_with("Running ") && !self.running {
             self.running = true;
             eprintln!("  running the tests");
