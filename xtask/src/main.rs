@@ -55,8 +55,8 @@ exercises (see exercises/README.md):
       `cd my-stepN`, then `cargo run`, `cargo test`. It never overwrites your work;
       --fresh moves an existing my-stepN/ to my-stepN.old/ and starts again.
   check N.K [--verbose]
-      Runs exercise N.K's check in my-stepN/ and says whether it is done, and if not,
-      what is missing. --verbose: also cargo's whole output.
+      Runs exercise N.K's check and every test of my-stepN/, and says whether the
+      exercise is done, and if not, what is missing. --verbose: also cargo's whole output.
   solution N.K [--apply]
       The reference solution of exercise N.K, as a diff of my-stepN/. Try first!
       --apply: applies it to my-stepN/ (nothing is written if it does not apply).
