@@ -3,8 +3,12 @@
 //!
 //! ```text
 //! apt-get install chromium chromium-driver   # once; scripts/test-all does it for you
-//! cargo test -p e2e                          # also refreshes docs/screenshots/*.png
+//! cargo test -p e2e                          # screenshots go to target/screenshots/
+//! UPDATE_SCREENSHOTS=1 cargo test -p e2e      # ... and replace docs/screenshots/*.png
 //! ```
+//!
+//! A test run never changes the checkout: the pages' screenshots in `docs/screenshots/`
+//! are replaced only when asked (`UPDATE_SCREENSHOTS=1`), and then `git diff` shows it.
 //!
 //! The tests in `tests/` are one file per step. They use the steps as libraries and serve
 //! each step's `app(...)` inside the test process, so no server binary is started.
@@ -414,9 +418,10 @@ impl Browser {
         (kind, bytes)
     }
 
-    /// Saves what the window shows as `docs/screenshots/{name}.png`, for the course's
-    /// documentation. The folder is found from this crate's source folder, so it does not
-    /// matter where `cargo test` was started.
+    /// Saves what the window shows as `{name}.png` in [`screenshot_folder`]: under
+    /// `target/`, or the pages' own `docs/screenshots/` with `UPDATE_SCREENSHOTS=1`. The
+    /// folder is found from this crate's source folder, so it does not matter where
+    /// `cargo test` was started.
     pub async fn screenshot(&self, name: &str) {
         let png = within(self.client.screenshot(), "the screenshot")
             .await
@@ -491,13 +496,19 @@ impl Browser {
     }
 }
 
-/// Where the screenshots go: `docs/screenshots/` at the root of the workspace.
+/// Where the screenshots go: `target/screenshots/` at the root of the workspace, so that
+/// running the tests leaves every tracked file as it was (a teacher who runs them must not
+/// end with a modified checkout); with `UPDATE_SCREENSHOTS=1`, the published ones in
+/// `docs/screenshots/`, which the lesson pages show.
 pub fn screenshot_folder() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("the e2e crate is a folder of the workspace")
-        .join("docs")
-        .join("screenshots")
+        .expect("the e2e crate is a folder of the workspace");
+    if std::env::var_os("UPDATE_SCREENSHOTS").is_some_and(|value| value == "1") {
+        root.join("docs").join("screenshots")
+    } else {
+        root.join("target").join("screenshots")
+    }
 }
 
 /// The width and height in a PNG's header, or `None` if `png` is no PNG.

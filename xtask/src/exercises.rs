@@ -10,8 +10,9 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use crate::diff::rename_crate;
@@ -76,6 +77,28 @@ impl Exercise {
     fn solution(&self) -> Option<PathBuf> {
         let solution = self.folder.as_ref()?.join("solution.patch");
         solution.is_file().then_some(solution)
+    }
+
+    /// `wrong-*.patch` in the folder, in name order: answers that look right but are not,
+    /// which `exercises --verify` requires the check to reject.
+    fn wrong_answers(&self) -> Vec<PathBuf> {
+        let Some(folder) = &self.folder else {
+            return Vec::new();
+        };
+        let Ok(entries) = fs::read_dir(folder) else {
+            return Vec::new();
+        };
+        let mut wrong: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.file_name()
+                    .and_then(|name| name.to_str())
+                    .is_some_and(|name| name.starts_with("wrong-") && name.ends_with(".patch"))
+            })
+            .collect();
+        wrong.sort();
+        wrong
     }
 
     /// The file name (without `.rs`) the check gets in the copy's `tests/`: `exercise_2_1`.
@@ -300,34 +323,114 @@ pub enum Outcome {
     Broken(String),
 }
 
-/// `cargo test [--test NAME]` in `dir`, which is a copy with its own `.cargo/config.toml`.
-fn cargo_test(dir: &Path, test: Option<&str>) -> Result<(Outcome, String), String> {
+/// What one `cargo test` runs, and whose tests they are.
+pub struct TestRun<'a> {
+    /// `Some(name)`: only the test file `tests/{name}.rs`; `None`: every test of the copy.
+    pub only: Option<&'a str>,
+    /// The exercise check's own test functions. A failure of any other test is the step's
+    /// own test failing, and the verdict says so (an exercise that changes behaviour a step
+    /// test pins must change that test too, and its page names it).
+    pub check_tests: &'a [String],
+    /// Say on stderr what cargo is doing (building, running): the first build of a fresh
+    /// clone takes minutes, and a silent command looks stuck.
+    pub progress: bool,
+}
+
+/// `cargo test --no-fail-fast` in `dir`, which is a copy with its own `.cargo/config.toml`.
+fn cargo_test(dir: &Path, run: &TestRun) -> Result<(Outcome, String), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .current_dir(dir)
-        .args(["test", "--message-format", "short"])
+        // Every test file, even after one fails: a failing step test must not hide the
+        // exercise's check, nor the other way round.
+        .args(["test", "--no-fail-fast", "--message-format", "short"])
         // The messages are what matters here, not where in the test harness they came from.
-        .env("RUST_BACKTRACE", "0");
-    if let Some(test) = test {
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(test) = run.only {
         command.args(["--test", test]);
     }
-    let output = command
-        .output()
+    let mut child = command
+        .spawn()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let outcome = if output.status.success() {
+    // stdout (the tests' report) is read on a thread of its own while stderr (cargo's
+    // progress) is followed here: a pipe nobody reads would block cargo once full.
+    let stdout_reader = child.stdout.take().map(|mut out| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            // Not UTF-8 or cut short: what was read is still the best there is.
+            let _ = out.read_to_string(&mut text);
+            text
+        })
+    });
+    let mut stderr = String::new();
+    if let Some(err) = child.stderr.take() {
+        let mut progress = Progress::default();
+        for line in BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            if run.progress {
+                progress.follow(&line);
+            }
+            stderr.push_str(&line);
+            stderr.push('\n');
+        }
+    }
+    let stdout = stdout_reader
+        .and_then(|reader| reader.join().ok())
+        .unwrap_or_default();
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for cargo: {e}"))?;
+    let outcome = if status.success() {
         Outcome::Passed
     } else {
-        outcome_of_failure(&stdout, &stderr)
+        outcome_of_failure(&stdout, &stderr, run.check_tests)
     };
     Ok((outcome, format!("{stderr}{stdout}")))
 }
 
+/// A few lines on stderr about what `cargo test` is doing, from its own progress lines.
+#[derive(Default)]
+struct Progress {
+    /// Crates compiled that are not the copy: the course's dependencies.
+    dependencies: usize,
+    running: bool,
+    waiting: bool,
+}
+
+impl Progress {
+    fn follow(&mut self, line: &str) {
+        let line = line.trim();
+        if let Some(what) = line.strip_prefix("Compiling ") {
+            let name = what.split(' ').next().unwrap_or_default();
+            if name.starts_with("my-") || name.starts_with("check-") {
+                eprintln!("  compiling {name}");
+                return;
+            }
+            self.dependencies += 1;
+            if self.dependencies == 1 {
+                eprintln!(
+                    "  building the course's dependencies first: the first time, that takes a few minutes (`cargo xtask prepare` does it ahead)"
+                );
+            } else if self.dependencies.is_multiple_of(25) {
+                eprintln!("  ... {} crates compiled (now {name})", self.dependencies);
+            }
+        } else if line.starts_with("Blocking waiting for file lock") && !self.waiting {
+            self.waiting = true;
+            eprintln!("  waiting for another cargo command to finish with the build folder");
+        } else if line.starts_with("Running ") && !self.running {
+            self.running = true;
+            eprintln!("  running the tests");
+        }
+    }
+}
+
 /// What went wrong, from a failed `cargo test --message-format short`'s output.
-pub fn outcome_of_failure(stdout: &str, stderr: &str) -> Outcome {
-    let messages = panic_messages(stdout);
+/// `check_tests` are the exercise check's test functions (see [`TestRun::check_tests`]).
+pub fn outcome_of_failure(stdout: &str, stderr: &str, check_tests: &[String]) -> Outcome {
+    let messages = panic_messages(stdout, check_tests);
     if !messages.is_empty() {
         return Outcome::Failed(messages);
     }
@@ -335,6 +438,8 @@ pub fn outcome_of_failure(stdout: &str, stderr: &str) -> Outcome {
         (line.contains(": error") || line.starts_with("error"))
             && !line.starts_with("error: could not compile")
             && !line.starts_with("error: test failed")
+            && !line.starts_with("error: 1 target failed")
+            && !line.contains(" targets failed")
     });
     if let Some(error) = error {
         return Outcome::DoesNotCompile(error.trim().to_string());
@@ -349,8 +454,10 @@ pub fn outcome_of_failure(stdout: &str, stderr: &str) -> Outcome {
 
 /// The first line of each test's panic message, as the tests print them
 /// (`thread 'name' panicked at tests/x.rs:3:5:` then the message), without the
-/// `assertion ... failed:` prefix when the assertion has a message of its own.
-pub fn panic_messages(stdout: &str) -> Vec<String> {
+/// `assertion ... failed:` prefix when the assertion has a message of its own. A test
+/// that is not one of `check_tests` (when those are given) is one of the step's own, and
+/// its message says so.
+pub fn panic_messages(stdout: &str, check_tests: &[String]) -> Vec<String> {
     let lines: Vec<&str> = stdout.lines().collect();
     // (test name, message), so they come out in the same order each time, not in the
     // order the tests happened to finish.
@@ -383,12 +490,47 @@ pub fn panic_messages(stdout: &str) -> Vec<String> {
             message = format!("{message} ({})", values.join(", "));
         }
         let test = line.split('\'').nth(1).unwrap_or_default();
+        // `tests/login.rs`'s `foo` is named `foo`; a unit test `module::foo`.
+        let function = test.rsplit("::").next().unwrap_or(test);
+        if !check_tests.is_empty() && !check_tests.iter().any(|t| t == function) {
+            // Its message was written for the step's authors (it may be a whole page of
+            // HTML): the verdict names the test and where it is instead.
+            let file = line
+                .split(" panicked at ")
+                .nth(1)
+                .and_then(|at| at.split(':').next())
+                .unwrap_or("tests/");
+            message = format!(
+                "the step's test `{test}` ({file}) fails: if the exercise changes what it checks, change it too (the exercise's item on the page names such tests); `cargo test {test}` in the copy shows why"
+            );
+        }
         if !messages.iter().any(|(_, m)| *m == message) {
             messages.push((test, message));
         }
     }
     messages.sort();
     messages.into_iter().map(|(_, message)| message).collect()
+}
+
+/// The test functions of a check file: every `fn name(` after a `#[test]` or
+/// `#[tokio::test]` attribute.
+pub fn test_functions(source: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut after_attribute = false;
+    for line in source.lines().map(str::trim) {
+        if line.starts_with("#[test]") || line.starts_with("#[tokio::test") {
+            after_attribute = true;
+        } else if after_attribute && let Some(at) = line.find("fn ") {
+            let rest = &line[at + 3..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            names.push(name);
+            after_attribute = false;
+        }
+    }
+    names
 }
 
 /// `cargo xtask check N.K [--verbose]`: runs exercise N.K's check in the student's copy.
@@ -424,10 +566,20 @@ pub fn check(
     let source = work::read(&check)?;
     work::write(&file, &target.rename(&source, &target.copy))?;
     eprintln!(
-        "checking exercise {id}: `cargo test --test {test}` in {}/ ...",
+        "checking exercise {id}: `cargo test` in {}/, its tests and the exercise's check ({test}) ...",
         target.copy
     );
-    let result = cargo_test(&copy, Some(&test));
+    // Every test of the copy, not only the check: an exercise that changes what a step
+    // test pins is done only once that test is changed too (the page names those tests).
+    let check_tests = test_functions(&source);
+    let result = cargo_test(
+        &copy,
+        &TestRun {
+            only: None,
+            check_tests: &check_tests,
+            progress: true,
+        },
+    );
     // The check is the course's, not the student's: it never stays in their copy.
     let removed = fs::remove_file(&file);
     let (outcome, output) = result?;
@@ -442,7 +594,9 @@ pub fn check(
 /// The one line (or one line per failed test) `check` prints.
 pub fn verdict(id: &str, copy: &str, outcome: &Outcome) -> String {
     match outcome {
-        Outcome::Passed => format!("exercise {id} passes\n"),
+        Outcome::Passed => {
+            format!("exercise {id} passes: its check and every test of {copy}/ pass\n")
+        }
         Outcome::Failed(messages) if messages.len() == 1 => {
             format!("exercise {id} is not done yet: {}\n", messages[0])
         }
@@ -471,8 +625,8 @@ pub fn solution(root: &Path, targets: &[Target], id: &str) -> Result<String, Str
     if let Some(solution) = exercise.solution() {
         eprintln!(
             "The reference solution of exercise {id}, as a diff of {copy}/ (paths inside it); \
-             there are other good ones. Apply it by hand, or from the repository root with \
-             `cargo xtask solution {id} | git apply --directory={copy}`.\n",
+             there are other good ones. `cargo xtask solution {id} --apply` applies it to \
+             {copy}/.\n",
             copy = target.copy
         );
         return Ok(target.rename(&work::read(&solution)?, &target.copy));
@@ -484,6 +638,48 @@ pub fn solution(root: &Path, targets: &[Target], id: &str) -> Result<String, Str
         ));
     }
     Err(format!("exercise {id} has no reference solution yet"))
+}
+
+/// `cargo xtask solution N.K --apply`: the reference solution applied to the student's
+/// copy, with the course's own patch code (no `git` or `patch` needed). Nothing is written
+/// unless every file of the patch applies, so a copy the student changed is left as it was.
+pub fn apply_solution(root: &Path, targets: &[Target], id: &str) -> Result<String, String> {
+    let (index, exercise) = find_exercise(root, targets, id)?;
+    let target = &targets[index];
+    let Some(solution) = exercise.solution() else {
+        return Err(
+            if exercise.page.as_ref().is_some_and(PageItem::has_answer) {
+                format!(
+                    "exercise {id} has no patch to apply: its answer is on its page, {}/README.md",
+                    target.folder.path
+                )
+            } else {
+                format!("exercise {id} has no reference solution yet")
+            },
+        );
+    };
+    let copy = root.join(&target.copy);
+    if !copy.join("Cargo.toml").is_file() {
+        return Err(format!(
+            "there is no {}/ yet: `cargo xtask work {}` makes it",
+            target.copy, target.name
+        ));
+    }
+    let patch = work::read(&solution)?;
+    let files = patch::apply_to_folder(&copy, &patch, |text| target.rename(text, &target.copy))
+        .map_err(|e| {
+            format!(
+                "the reference solution does not apply to {copy}/, which is no longer {folder}/ as published ({e}); nothing was changed. To see the solution on a fresh copy: `cargo xtask work {name} --fresh` (your copy moves to {copy}.old/), then `cargo xtask solution {id} --apply`",
+                copy = target.copy,
+                folder = target.folder.path,
+                name = target.name,
+            )
+        })?;
+    Ok(format!(
+        "applied the reference solution of exercise {id} to {copy}/: {files}\n",
+        copy = target.copy,
+        files = files.join(", ")
+    ))
 }
 
 // --- cargo xtask exercises -----------------------------------------------------------------
@@ -658,24 +854,53 @@ pub fn verify(root: &Path, targets: &[Target], only: &[&str]) -> Result<String, 
 fn verify_one(root: &Path, target: &Target, exercise: &Exercise) -> Result<String, String> {
     let name = target.verify_name();
     let dir = root.join("target").join("exercise-check").join(&name);
-    if dir.exists() {
-        fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    work::make_copy(
-        root,
-        &root.join(&target.folder.path),
-        &target.folder.crate_name,
-        &dir,
-        &name,
-        "../../../target",
-    )?;
+    let test = exercise.test_name();
+    let check_source = match exercise.check() {
+        Some(check) => Some(target.rename(&work::read(&check)?, &name)),
+        None => None,
+    };
+    let check_tests = check_source
+        .as_deref()
+        .map(test_functions)
+        .unwrap_or_default();
+    // A fresh copy of the folder as published, with the check (if any) in its tests.
+    let fresh_copy = || -> Result<(), String> {
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        work::make_copy(
+            root,
+            &root.join(&target.folder.path),
+            &target.folder.crate_name,
+            &dir,
+            &name,
+            "../../../target",
+        )?;
+        if let Some(source) = &check_source {
+            work::write(&dir.join("tests").join(format!("{test}.rs")), source)?;
+        }
+        Ok(())
+    };
+    let apply = |patch_file: &Path| -> Result<Vec<String>, String> {
+        let patch = work::read(patch_file)?;
+        patch::apply_to_folder(&dir, &patch, |text| target.rename(text, &name)).map_err(|e| {
+            format!(
+                "{} does not apply to {}/: {e}",
+                patch_file.file_name().unwrap_or_default().to_string_lossy(),
+                target.folder.path
+            )
+        })
+    };
+    fresh_copy()?;
     let mut done = Vec::new();
 
-    if let Some(check) = exercise.check() {
-        let test = exercise.test_name();
-        let source = target.rename(&work::read(&check)?, &name);
-        work::write(&dir.join("tests").join(format!("{test}.rs")), &source)?;
-        match cargo_test(&dir, Some(&test))?.0 {
+    if check_source.is_some() {
+        let run = TestRun {
+            only: Some(&test),
+            check_tests: &check_tests,
+            progress: false,
+        };
+        match cargo_test(&dir, &run)?.0 {
             Outcome::Failed(messages) => done.push(format!(
                 "its check fails unsolved ({} message{})",
                 messages.len(),
@@ -690,25 +915,63 @@ fn verify_one(root: &Path, target: &Target, exercise: &Exercise) -> Result<Strin
             }
             Outcome::Broken(what) => return Err(format!("cargo test failed: {what}")),
         }
+
+        // Known-wrong answers (`wrong-*.patch`: answers students gave that look right but
+        // are not): each must fail `cargo xtask check` as a student runs it, which is
+        // every test of the copy with the check among them.
+        for wrong in exercise.wrong_answers() {
+            let file = wrong
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            fresh_copy()?;
+            apply(&wrong)?;
+            let run = TestRun {
+                only: None,
+                check_tests: &check_tests,
+                progress: false,
+            };
+            match cargo_test(&dir, &run)?.0 {
+                Outcome::Failed(messages) => done.push(format!(
+                    "{file} fails it ({})",
+                    messages.first().map_or("", String::as_str)
+                )),
+                Outcome::Passed => {
+                    return Err(format!(
+                        "the known-wrong answer {file} passes the check: the check must reject it"
+                    ));
+                }
+                Outcome::DoesNotCompile(error) => {
+                    return Err(format!(
+                        "the known-wrong answer {file} does not compile, so it proves nothing about the check: {error}"
+                    ));
+                }
+                Outcome::Broken(what) => {
+                    return Err(format!("with {file}, cargo test failed: {what}"));
+                }
+            }
+        }
+        if !exercise.wrong_answers().is_empty() {
+            fresh_copy()?;
+        }
     }
 
     let solution = exercise.solution().ok_or("it has no solution.patch")?;
-    let patch = work::read(&solution)?;
-    let files =
-        patch::apply_to_folder(&dir, &patch, |text| target.rename(text, &name)).map_err(|e| {
-            format!(
-                "its solution.patch does not apply to {}/: {e}",
-                target.folder.path
-            )
-        })?;
+    let files = apply(&solution)?;
     done.push(format!(
         "its solution applies ({} file{})",
         files.len(),
         if files.len() == 1 { "" } else { "s" }
     ));
 
-    match cargo_test(&dir, None)?.0 {
-        Outcome::Passed => done.push(if exercise.check().is_some() {
+    let run = TestRun {
+        only: None,
+        check_tests: &check_tests,
+        progress: false,
+    };
+    match cargo_test(&dir, &run)?.0 {
+        Outcome::Passed => done.push(if check_source.is_some() {
             "with it the check and the step's tests pass".to_string()
         } else {
             "with it the step's tests pass".to_string()
@@ -874,6 +1137,7 @@ assertion `left == right` failed: GET /profile without a login should answer 401
         let outcome = outcome_of_failure(
             stdout,
             "error: test failed, to rerun pass `--test exercise_2_1`",
+            &[],
         );
         assert_eq!(
             outcome,
@@ -892,7 +1156,7 @@ assertion `left == right` failed: GET /profile without a login should answer 401
     fn an_assertion_without_a_message_shows_its_values() {
         let stdout = "thread 'a' (42) panicked at tests/x.rs:1:1:\nassertion `left == right` failed\n  left: 1\n right: 2\n";
         assert_eq!(
-            panic_messages(stdout),
+            panic_messages(stdout, &[]),
             ["assertion `left == right` failed (left: 1, right: 2)"]
         );
     }
@@ -907,11 +1171,37 @@ src/routes/auth.rs:41:9: error[E0308]: mismatched types
 error: could not compile `my-step2` (lib) due to 2 previous errors
 ";
         assert_eq!(
-            outcome_of_failure("", stderr),
+            outcome_of_failure("", stderr, &[]),
             Outcome::DoesNotCompile(
                 "src/routes/auth.rs:40:9: error[E0425]: cannot find value `user` in this scope"
                     .into()
             )
         );
+    }
+
+    #[test]
+    fn a_failing_step_test_is_named_as_the_step_s() {
+        let stdout = "\
+thread 'logging_in_with_the_form_opens_the_dashboard' panicked at tests/login.rs:30:5:
+the dashboard greets user 1
+thread 'the_dashboard_greets_the_user_by_name' panicked at tests/exercise_2_1.rs:20:5:
+expected 'Welcome admin'
+";
+        let check_tests = test_functions(
+            "#[tokio::test]\nasync fn the_dashboard_greets_the_user_by_name() {}\n#[test]\nfn other() {}\nfn helper() {}\n",
+        );
+        assert_eq!(
+            check_tests,
+            ["the_dashboard_greets_the_user_by_name", "other"]
+        );
+        let messages = panic_messages(stdout, &check_tests);
+        assert_eq!(messages.len(), 2);
+        assert!(
+            messages[0].starts_with(
+                "the step's test `logging_in_with_the_form_opens_the_dashboard` (tests/login.rs) fails"
+            ),
+            "{messages:?}"
+        );
+        assert_eq!(messages[1], "expected 'Welcome admin'");
     }
 }

@@ -11,6 +11,7 @@
 //! cargo xtask work 2                  # my-step2/: your own copy of step 2, for its exercises
 //! cargo xtask check 2.1               # is exercise 2.1 done in my-step2/?
 //! cargo xtask solution 2.1            # its reference solution, once you have tried
+//! cargo xtask solution 2.1 --apply    # ... applied to my-step2/
 //! cargo xtask exercises [--verify]    # the exercises; --verify: each one holds up (CI)
 //! cargo xtask book [--check]          # the course as a book in target/book/ (CI: --check)
 //! ```
@@ -47,8 +48,9 @@ commands:
       --folders: each line also gives the previous folder (`-` for an add-on, which is
       shown whole) and the lesson's folder.
   prepare
-      Builds every step and appendix, and their tests, once: run it before class, and
-      every `cargo run -p <step>` and `cargo test -p <step>` after it compiles nothing.
+      Builds every step and appendix, and their tests, once, and local-https and the
+      book's renderer: run it before class, and every `cargo run -p <step>` and
+      `cargo test -p <step>` after it compiles nothing.
   book [--class-minutes N] [--check]
       The course as a book (mdBook) in target/book/: every page, each lesson's diff in
       colour, and the teacher's guide with each lesson's plan for a class of N minutes
@@ -61,10 +63,11 @@ exercises (see exercises/README.md):
       `cd my-stepN`, then `cargo run`, `cargo test`. It never overwrites your work;
       --fresh moves an existing my-stepN/ to my-stepN.old/ and starts again.
   check N.K [--verbose]
-      Runs exercise N.K's check in my-stepN/ and says whether it is done, and if not,
-      what is missing. --verbose: also cargo's whole output.
-  solution N.K
+      Runs exercise N.K's check and every test of my-stepN/, and says whether the
+      exercise is done, and if not, what is missing. --verbose: also cargo's whole output.
+  solution N.K [--apply]
       The reference solution of exercise N.K, as a diff of my-stepN/. Try first!
+      --apply: applies it to my-stepN/ (nothing is written if it does not apply).
   exercises
       Every exercise, and how it is checked.
   exercises --verify [N.K ...]
@@ -164,6 +167,9 @@ fn run(args: &[&str]) -> Result<String, Failure> {
         ["check", id] => check(id, false),
         ["check", id, "--verbose"] | ["check", "--verbose", id] => check(id, true),
         ["solution", id] => Ok(exercises::solution(&root(), &targets()?, id)?),
+        ["solution", id, "--apply"] | ["solution", "--apply", id] => {
+            Ok(exercises::apply_solution(&root(), &targets()?, id)?)
+        }
         ["exercises"] => Ok(exercises::list(&root(), &targets()?)?),
         ["exercises", "--verify", only @ ..] => exercises::verify(&root(), &targets()?, only)
             .map_err(|summary| Failure {
@@ -232,7 +238,7 @@ fn find_lessons() -> Result<Vec<Lesson>, Failure> {
     Ok(lessons::find(&root())?)
 }
 
-/// Builds each lesson's crate the two ways a class uses it: `cargo build -p <crate>` (what
+/// Builds each lesson's crate (and `local-https`) the two ways a class uses it: `cargo build -p <crate>` (what
 /// `cargo run -p` needs) and `cargo test -p <crate> --no-run` (what `cargo test -p` needs).
 ///
 /// Why not one `cargo build --workspace --all-targets`: Cargo picks the features of shared
@@ -244,9 +250,12 @@ fn find_lessons() -> Result<Vec<Lesson>, Failure> {
 /// little more than one workspace build.
 fn prepare(lessons: &[Lesson]) -> Result<(), Failure> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // local-https too: step 5's Safari path starts it, and built in class it would keep
+    // the room waiting for its TLS crates.
     let crates: Vec<&str> = lessons
         .iter()
         .map(|lesson| lesson.folder.crate_name.as_str())
+        .chain(["local-https"])
         .collect();
     for (n, crate_name) in crates.iter().enumerate() {
         for args in [

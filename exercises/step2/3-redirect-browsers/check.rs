@@ -43,6 +43,8 @@ async fn an_api_client_still_gets_401() {
         .send(dashboard("application/json"))
         .await;
     let no_accept = Browser::new(&app()).get("/dashboard").await;
+    // What curl sends: anything will do, which is not asking for a web page.
+    let anything = Browser::new(&app()).send(dashboard("*/*")).await;
 
     assert!(
         json.status == 401,
@@ -53,6 +55,11 @@ async fn an_api_client_still_gets_401() {
         no_accept.status == 401,
         "GET /dashboard without an Accept header and no login should still answer 401, but it answers {}",
         no_accept.status
+    );
+    assert!(
+        anything.status == 401,
+        "GET /dashboard with Accept: */* (what curl sends) and no login should still answer 401, but it answers {}",
+        anything.status
     );
 }
 

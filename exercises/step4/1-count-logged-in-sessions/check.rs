@@ -1,10 +1,11 @@
 //! Exercise 4.1, "Count the logged-in sessions": the dashboard says how many sessions in
 //! the database are logged in, as "Sessions logged in: N". The check drives the real
-//! binary, on a database of its own, as several browsers would.
+//! binary, on a database of its own, as several browsers would, and restarts it: a count
+//! kept in the server's memory would be right until then, and wrong after.
 
 mod common;
 
-use common::{Server, cookie_from};
+use common::{Server, cookie_from, database_url};
 
 /// Logs in over TCP as a browser submitting the form; returns its session cookie.
 fn log_in(server: &Server) -> String {
@@ -20,12 +21,37 @@ fn dashboard(server: &Server, cookie: &str) -> String {
     server.request(&format!("GET /dashboard HTTP/1.1\r\nCookie: {cookie}"))
 }
 
+/// The page's text without its tags, spaces collapsed: `Sessions logged in:
+/// <strong>2</strong>` reads `Sessions logged in: 2`, as a user sees it.
+fn text_of(page: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in page.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether the page says "Sessions logged in: N".
+fn says_count(page: &str, n: usize) -> bool {
+    text_of(page).contains(&format!("Sessions logged in: {n}"))
+}
+
 /// What the page says about the count, for the verdict.
 fn what_it_says(page: &str) -> String {
-    match page.split_once("Sessions logged in: ") {
+    let text = text_of(page);
+    match text.split_once("Sessions logged in: ") {
         Some((_, rest)) => format!(
             "it says 'Sessions logged in: {}'",
-            rest.split('<').next().unwrap_or_default().trim()
+            rest.split(' ').next().unwrap_or_default()
         ),
         None if !page.starts_with("HTTP/1.1 200") => {
             format!("it answers {}", page.lines().next().unwrap_or_default())
@@ -49,8 +75,29 @@ fn the_dashboard_counts_two_browsers_logged_in_and_not_a_visitor() {
     let page = dashboard(&server, &laptop);
 
     assert!(
-        page.contains("Sessions logged in: 2"),
+        says_count(&page, 2),
         "after logging in from two browsers (and visiting / from a third, without logging in), the dashboard should say 'Sessions logged in: 2', but {}",
+        what_it_says(&page)
+    );
+}
+
+#[test]
+fn the_count_is_read_from_the_database_after_a_restart() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let url = database_url(&dir);
+    let server = Server::start(&[("DATABASE_URL", &url)]);
+    let laptop = log_in(&server);
+    let _phone = log_in(&server);
+    server.terminate();
+
+    // The two logins are rows in the database; the new process knows them only from there.
+    let restarted = Server::start(&[("DATABASE_URL", &url)]);
+    let _tablet = log_in(&restarted);
+    let page = dashboard(&restarted, &laptop);
+
+    assert!(
+        says_count(&page, 3),
+        "after two logins, a restart of the server and one more login, the dashboard should say 'Sessions logged in: 3' (count the rows of the database, not something kept in the server's memory), but {}",
         what_it_says(&page)
     );
 }
@@ -66,7 +113,7 @@ fn a_logout_is_counted_at_once() {
     let page = dashboard(&server, &laptop);
 
     assert!(
-        page.contains("Sessions logged in: 1"),
+        says_count(&page, 1),
         "after two logins and one logout, the dashboard should say 'Sessions logged in: 1', but {}",
         what_it_says(&page)
     );
