@@ -34,7 +34,7 @@ const KEYS: [&str; 3] = [VIEWS, USER_ID, STARTED_AT];
 pub struct SessionPanel {
     /// Each stored key with its value as JSON, e.g. `("views", "3")`.
     pub entries: Vec<(&'static str, String)>,
-    /// Seconds until the session expires if the browser sends no request.
+    /// Seconds until the session expires if the browser does nothing.
     pub expires_in_secs: i64,
 }
 
@@ -47,11 +47,10 @@ impl SessionPanel {
                 entries.push((key, value.to_string()));
             }
         }
-        let expires_in = session.expiry_date() - OffsetDateTime::now_utc();
         Ok(Self {
             entries,
             // Rounded: the age is measured a few microseconds after the expiry was set.
-            expires_in_secs: expires_in.as_seconds_f64().round().max(0.0) as i64,
+            expires_in_secs: session.expiry_age().as_seconds_f64().round() as i64,
         })
     }
 }
