@@ -115,7 +115,6 @@ impl IntoResponse for AppError {
             }
             Self::CrossOrigin(how) => {
                 tracing::warn!("refused a request from another site: {how}");
-                next = ("/login", "Back to the login page");
                 (
                     StatusCode::FORBIDDEN,
                     "Forbidden",

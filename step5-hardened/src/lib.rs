@@ -48,9 +48,9 @@ pub const COOKIE_NAME: &str = "__Host-session";
 pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// How long a request body may take to arrive, in total. A client that sends a body a
-/// byte at a time ("slowloris") would otherwise hold its connection, and a place in the
-/// login queue, for as long as it likes; at the deadline the body is cut off and the
-/// request answered with a 400. A login form takes milliseconds.
+/// byte at a time ("slowloris") would otherwise hold its connection for as long as it
+/// likes; at the deadline the body is cut off and the request answered with a 400. A
+/// login form takes milliseconds.
 pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How long a whole request may take, from its headers to the answer, waiting for a
