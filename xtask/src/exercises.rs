@@ -1022,7 +1022,12 @@ pub fn write_solution(root: &Path, targets: &[Target], id: &str) -> Result<Strin
             continue;
         }
         let text = if path == "Cargo.toml" {
-            format!("{}\n", work::step_manifest_of(&text).trim_end())
+            let own = work::step_manifest_of(&text);
+            let own = match course.get("Cargo.toml") {
+                Some(published) => work::published_paths(own, published),
+                None => own.to_string(),
+            };
+            format!("{}\n", own.trim_end())
         } else {
             text
         };

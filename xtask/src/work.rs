@@ -43,7 +43,7 @@ pub fn make_copy(
     let step_manifest = read(&from.join("Cargo.toml"))?;
     let used = packages_used_by(&read(&root.join("Cargo.lock"))?, old_name);
     let manifest = standalone_manifest(
-        &rename_crate(&step_manifest, old_name, new_name),
+        &absolute_paths(&rename_crate(&step_manifest, old_name, new_name), from),
         &root_manifest,
         &used,
     );
@@ -56,6 +56,50 @@ pub fn make_copy(
     fs::create_dir_all(&cargo_dir).map_err(|e| format!("{}: {e}", cargo_dir.display()))?;
     write(&cargo_dir.join("config.toml"), &cargo_config(target_dir))?;
     Ok(())
+}
+
+/// An add-on's manifest names step 5 by a path relative to its folder
+/// (`step5-hardened = { path = "../../step5-hardened" }`), which from the copy's folder
+/// would point elsewhere: each relative `path = "..."` becomes the absolute path of what it
+/// named in `from`, with forward slashes (a backslash would be an escape in TOML).
+pub fn absolute_paths(manifest: &str, from: &Path) -> String {
+    let mut out = String::new();
+    for line in manifest.lines() {
+        let relative = line
+            .split_once("path = \"")
+            .and_then(|(before, rest)| Some((before, rest.split_once('"')?)))
+            .filter(|(_, (path, _))| Path::new(path).is_relative());
+        match relative {
+            Some((before, (path, after))) => {
+                let absolute = std::path::absolute(from.join(path)).unwrap_or(from.join(path));
+                let absolute = absolute.to_string_lossy().replace('\\', "/");
+                out.push_str(&format!("{before}path = \"{absolute}\"{after}"));
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The published manifest's own `path = "..."` lines back in a copy's manifest, undoing
+/// [`absolute_paths`]: each line with a path takes the published line with the same key.
+pub fn published_paths(copy_manifest: &str, published_manifest: &str) -> String {
+    let key = |line: &str| {
+        line.split_once("path = \"")
+            .map(|(before, _)| before.to_string())
+    };
+    let mut out = String::new();
+    for line in copy_manifest.lines() {
+        let published = key(line).and_then(|wanted| {
+            published_manifest
+                .lines()
+                .find(|candidate| key(candidate).as_deref() == Some(wanted.as_str()))
+        });
+        out.push_str(published.unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 /// `.cargo/config.toml` of a copy: build into the course's `target/` and keep `cargo xtask`
@@ -244,6 +288,28 @@ pub fn write(path: &Path, text: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_add_on_s_path_to_step_5_resolves_from_the_copy_and_comes_back_unchanged() {
+        let manifest = "[dependencies]\nstep5-hardened = { path = \"../../step5-hardened\" }\naxum.workspace = true\n";
+        let from = std::env::temp_dir()
+            .join("course")
+            .join("appendix")
+            .join("demo");
+
+        let copied = absolute_paths(manifest, &from);
+
+        let path = copied
+            .split_once("path = \"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(path, _)| path)
+            .expect("a path");
+        assert!(Path::new(path).is_absolute(), "{copied}");
+        assert!(!path.contains('\\'), "forward slashes only: {copied}");
+        assert!(path.ends_with("step5-hardened"), "{copied}");
+        assert!(copied.contains("axum.workspace = true"), "{copied}");
+        assert_eq!(published_paths(&copied, manifest), manifest);
+    }
+
     use super::*;
 
     const ROOT: &str = "\
