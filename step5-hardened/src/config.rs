@@ -40,7 +40,15 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("addr", &self.addr)
-            .field("database_url", &self.database_url)
+            // A database server's URL may hold a password; a SQLite file's holds none.
+            .field(
+                "database_url",
+                &if self.database_url.starts_with("sqlite:") {
+                    self.database_url.as_str()
+                } else {
+                    "<not shown>"
+                },
+            )
             .field(
                 "session_secret",
                 &self.session_secret.as_ref().map(|_| "<redacted>"),
@@ -450,6 +458,21 @@ mod tests {
         let err = with(&[("ADMIN_PASSWORD_HASH", &hash)]).expect_err("4 GiB");
         assert!(err.contains("too much memory"), "{err}");
         assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn printing_the_settings_shows_no_secret_and_no_database_password() {
+        let secret = STANDARD.encode(random_bytes());
+        let config = with(&[
+            ("SESSION_SECRET", &secret),
+            ("DATABASE_URL", "postgres://app:hunter2@db/sessions"),
+        ])
+        .expect("valid settings");
+
+        let printed = format!("{config:?}");
+
+        assert!(!printed.contains(&secret), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
     }
 
     #[test]

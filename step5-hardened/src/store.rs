@@ -236,7 +236,7 @@ impl Store {
 /// table from growing forever (connect-mongo relies on a MongoDB TTL index for the same
 /// job). A failed round is logged and retried at the next tick rather than ending the
 /// task.
-pub async fn delete_expired_every(store: Store, period: Duration) {
+pub async fn delete_expired_every(store: impl ExpiredDeletion, period: Duration) {
     let mut interval = tokio::time::interval(period);
     loop {
         interval.tick().await;
