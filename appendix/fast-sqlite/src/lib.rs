@@ -1,17 +1,5 @@
-//! A faster session store for step 5's app, with the same rules.
-//!
-//! [`FastStore`] is step 5's SQLite store ([`step5_hardened::store::Store`]) with three
-//! things in front of it, each one a way to go to SQLite less often:
-//!
-//! - a memory cache of the sessions read recently, so a returning visitor costs no trip to
-//!   SQLite ([`cache`]);
-//! - one writer that commits the session writes of many requests in one statement, "group
-//!   commit" ([`writer`]);
-//! - a touch interval: a save that only moves the expiry a little is not written at all
-//!   ([`FastStore::save`]).
-//!
-//! It is passed to `step5_hardened::app()` like any store: the pages, cookies, timeouts
-//! and security layers are step 5's, unchanged. Nobody is answered before their change is
+//! A faster session store for step 5's app, with the same rules: [`FastStore`], passed
+//! to `step5_hardened::app()` like any store. Nobody is answered before their change is
 //! committed, and a logged-out session never comes back, from the table or from memory.
 
 pub mod cache;
@@ -53,13 +41,10 @@ pub fn touch_interval(idle: Duration) -> Duration {
     TOUCH_AFTER.min(idle / 2)
 }
 
-/// Step 5's SQLite store behind a memory cache, a group-commit writer and a touch
-/// interval. Clones share one cache and one writer.
-///
-/// The cache keeps one rule ([`cache`] explains how): it never holds a session the table
-/// no longer has, nor an older state of it. A save's new state goes into memory only once
-/// committed and only if its `UPDATE` found the live row; a delete empties the row first,
-/// memory second.
+/// Step 5's SQLite store with three ways to go to it less often: a memory cache of the
+/// sessions read recently ([`cache`]), one writer that commits the writes of many
+/// requests in one statement ([`writer`]), and a touch interval that skips the writes
+/// which only move an expiry a little ([`FastStore::save`]). Clones share all three.
 #[derive(Clone, Debug)]
 pub struct FastStore {
     /// Step 5's store: reads on a cache miss, deletes, the cookie key; and its connections,
@@ -130,17 +115,12 @@ impl FastStore {
 fn lock(database_url: &str) -> Result<Option<File>, String> {
     let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
     // Not a SQLite file: step 5's `open` says what is wrong with the URL.
-    let Some(database) = database_url
-        .starts_with("sqlite:")
-        .then(|| SqliteConnectOptions::from_str(database_url).ok())
-        .flatten()
-        .filter(|_| !in_memory)
+    let database = SqliteConnectOptions::from_str(database_url);
+    let (Ok(database), true, false) = (database, database_url.starts_with("sqlite:"), in_memory)
     else {
         return Ok(None);
     };
-    let mut path = database.get_filename().as_os_str().to_owned();
-    path.push(".lock");
-    let path = PathBuf::from(path);
+    let path = PathBuf::from(format!("{}.lock", database.get_filename().display()));
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -150,8 +130,7 @@ fn lock(database_url: &str) -> Result<Option<File>, String> {
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(TryLockError::WouldBlock) => Err(format!(
-            "another server is using the session database {} (it holds {}): stop it, or give this one its own DATABASE_URL",
-            database.get_filename().display(),
+            "another server is using the session database: stop it, or give this one its own DATABASE_URL (it holds {})",
             path.display()
         )),
         Err(TryLockError::Error(err)) => Err(format!("cannot lock {}: {err}", path.display())),

@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use appendix_fast_sqlite::FastStore;
 use appendix_fast_sqlite::cache::Cache;
+use appendix_fast_sqlite::{FastStore, touch_interval};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, header};
 use http_body_util::BodyExt;
 use sqlx::SqlitePool;
-use step5_hardened::{COOKIE_NAME, Settings, store};
+use step5_hardened::{COOKIE_NAME, Settings, Timeouts, store};
 use time::OffsetDateTime;
 use tower::ServiceExt;
 use tower_sessions::SessionStore;
@@ -45,37 +45,19 @@ async fn open(url: &str) -> FastStore {
         .expect("the store opens")
 }
 
-/// The database file as another program sees it: its rows, and a way to break it.
-struct Database(SqlitePool);
+/// Takes the session table away, so that every query on it fails as on a broken disk.
+const BREAK: &str = "ALTER TABLE tower_sessions RENAME TO away";
+const REPAIR: &str = "ALTER TABLE away RENAME TO tower_sessions";
 
-impl Database {
-    async fn open(url: &str) -> Self {
-        Self(SqlitePool::connect(url).await.expect("the test opens it"))
-    }
-
-    async fn session_rows(&self) -> i64 {
-        let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM tower_sessions")
-            .fetch_one(&self.0)
-            .await
-            .expect("the session table exists");
-        rows
-    }
-
-    /// Takes the session table away, so that every query on it fails, as a broken
-    /// database would; [`Database::repair`] puts it back.
-    async fn break_table(&self) {
-        self.rename("tower_sessions", "tower_sessions_away").await;
-    }
-
-    async fn repair(&self) {
-        self.rename("tower_sessions_away", "tower_sessions").await;
-    }
-
-    async fn rename(&self, from: &str, to: &str) {
-        let sql = format!("ALTER TABLE {from} RENAME TO {to}");
-        sqlx::query(&sql).execute(&self.0).await.expect("renamed");
-    }
+/// Runs `sql` on the database file as another program would, and returns the first
+/// number it gives (for `SELECT count(*)`).
+async fn sql(url: &str, sql: &str) -> i64 {
+    let pool = SqlitePool::connect(url).await.expect("the test opens it");
+    let number: Result<Option<i64>, _> = sqlx::query_scalar(sql).fetch_optional(&pool).await;
+    number.expect("the statement runs").unwrap_or_default()
 }
+
+const ROWS: &str = "SELECT count(*) FROM tower_sessions";
 
 /// The session `id` as the table holds it, read by step 5's store, which has no cache.
 async fn in_table(url: &str, id: &Id) -> Option<Record> {
@@ -134,47 +116,6 @@ async fn a_read_that_began_before_a_save_does_not_replace_the_saved_state_in_mem
 // The store: the cache and the batched writer together, through the `SessionStore`
 // methods tower-sessions calls.
 
-#[tokio::test]
-async fn a_session_read_once_is_answered_from_memory_while_the_table_is_unreadable() {
-    let (_dir, url) = database_url();
-    let store = open(&url).await;
-    let database = Database::open(&url).await;
-    let mut record = session(Id::default(), 1);
-    store.create(&mut record).await.expect("stored");
-    store.load(&record.id).await.expect("the first read");
-
-    database.break_table().await;
-    let from_memory = store.load(&record.id).await;
-    let never_read = store.load(&Id::default()).await;
-    database.repair().await;
-
-    assert_eq!(views(from_memory.expect("no database needed")), Some(1));
-    assert!(
-        never_read.is_err(),
-        "an unknown session is looked up in SQLite"
-    );
-}
-
-#[tokio::test]
-async fn a_save_that_finds_no_row_does_not_put_the_session_back_in_memory_or_the_table() {
-    let (_dir, url) = database_url();
-    let store = open(&url).await;
-    let mut record = session(Id::default(), 1);
-    store.create(&mut record).await.expect("stored");
-    // A slow request reads the session (and the cache keeps it), another tab logs out,
-    // then the slow request saves what it read, with one more visit.
-    let mut read = store.load(&record.id).await.expect("loads").expect("there");
-    store.delete(&record.id).await.expect("deleted");
-    read.data.insert("views".to_string(), 2.into());
-    store
-        .save(&read)
-        .await
-        .expect("not an error: the session ended");
-
-    assert_eq!(store.load(&record.id).await.expect("loads"), None);
-    assert_eq!(Database::open(&url).await.session_rows().await, 0);
-}
-
 // On this single-threaded runtime the writer runs only once the test waits, so the
 // writes started together by one `join!` all reach it in one batch.
 #[tokio::test]
@@ -198,7 +139,7 @@ async fn a_batch_of_saves_never_brings_back_a_deleted_session() {
     assert_eq!(views(store.load(&live.id).await.expect("loads")), Some(2));
     assert_eq!(store.load(&logged_out.id).await.expect("loads"), None);
     assert_eq!(in_table(&url, &logged_out.id).await, None);
-    assert_eq!(Database::open(&url).await.session_rows().await, 1);
+    assert_eq!(sql(&url, ROWS).await, 1);
 }
 
 #[tokio::test]
@@ -250,14 +191,13 @@ async fn of_simultaneous_saves_of_one_session_the_last_is_kept() {
 async fn a_save_the_database_refused_is_not_remembered_in_memory() {
     let (_dir, url) = database_url();
     let store = open(&url).await;
-    let database = Database::open(&url).await;
     let mut record = session(Id::default(), 1);
     store.create(&mut record).await.expect("stored");
     store.load(&record.id).await.expect("loads");
 
-    database.break_table().await;
+    sql(&url, BREAK).await;
     let refused = store.save(&session(record.id, 2)).await;
-    database.repair().await;
+    sql(&url, REPAIR).await;
 
     assert!(refused.is_err());
     let now = store.load(&record.id).await.expect("loads");
@@ -304,15 +244,21 @@ async fn a_logout_racing_other_tabs_never_brings_the_session_back() {
         let after = store.load(&id).await.expect("loads");
         assert_eq!(after, None, "round {round}: the session came back");
     }
-    assert_eq!(Database::open(&url).await.session_rows().await, 0);
+    assert_eq!(sql(&url, ROWS).await, 0);
 }
 
 // The app: step 5's, on this store, as a visitor sees it.
 
-/// Step 5's app on a fast store, with the demo login admin / 1234.
-async fn app(url: &str) -> Router {
-    let key = Key::try_generate().expect("randomness for a key");
-    step5_hardened::app(open(url).await, Settings::new(key))
+/// Step 5's app on a fast store whose sessions end after `idle` without a request, with
+/// the demo login admin / 1234.
+async fn app(url: &str, idle: Duration) -> Router {
+    let mut settings = Settings::new(Key::try_generate().expect("randomness for a key"));
+    settings.timeouts = Timeouts {
+        idle,
+        absolute: Duration::from_secs(3600),
+    };
+    let store = FastStore::open(url, touch_interval(idle)).await;
+    step5_hardened::app(store.expect("opens"), settings)
 }
 
 /// One request: its status, the session cookie it sets (`name=value`) and its page.
@@ -346,18 +292,17 @@ async fn send(app: &Router, method: &str, path: &str, cookie: &str) -> (u16, Str
 #[tokio::test]
 async fn the_dashboard_is_answered_from_memory_and_a_visit_that_cannot_be_saved_is_a_500_page() {
     let (_dir, url) = database_url();
-    let app = app(&url).await;
-    let database = Database::open(&url).await;
+    let app = app(&url, Duration::from_secs(1800)).await;
     let (_, cookie, _) = send(&app, "POST", "/login", "").await;
     send(&app, "GET", "/dashboard", &cookie).await;
 
     // Reading the dashboard again needs no database: the session is in memory, and the
     // expiry moved too little to be written. Counting a visit is a write, and a write
     // must reach the database.
-    database.break_table().await;
+    sql(&url, BREAK).await;
     let (dashboard, _, page) = send(&app, "GET", "/dashboard", &cookie).await;
     let (visit, _, refused) = send(&app, "GET", "/", &cookie).await;
-    database.repair().await;
+    sql(&url, REPAIR).await;
     let (_, _, counted) = send(&app, "GET", "/", &cookie).await;
 
     assert_eq!(dashboard, 200, "{page}");
@@ -370,35 +315,70 @@ async fn the_dashboard_is_answered_from_memory_and_a_visit_that_cannot_be_saved_
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_logout_while_other_tabs_load_pages_logs_every_tab_out() {
+// The touch interval: a save that only moves the expiry a little is not written.
+
+#[tokio::test]
+async fn a_save_that_moves_only_the_expiry_within_the_interval_writes_nothing() {
     let (_dir, url) = database_url();
-    let app = app(&url).await;
+    let store = open(&url).await;
+    let mut record = session(Id::default(), 1);
+    store.create(&mut record).await.expect("stored");
+    store
+        .load(&record.id)
+        .await
+        .expect("read once, so in memory");
+    let written = in_table(&url, &record.id).await;
+    let later = |secs| Record {
+        expiry_date: record.expiry_date + time::Duration::seconds(secs),
+        ..record.clone()
+    };
 
-    for round in 0..10 {
-        let (_, cookie, _) = send(&app, "POST", "/login", "").await;
-        // Other tabs read the dashboard and count visits (a write) while this one logs out.
-        let tabs: Vec<_> = (0..4)
-            .map(|tab| {
-                let (app, cookie) = (app.clone(), cookie.clone());
-                let path = if tab % 2 == 0 { "/dashboard" } else { "/" };
-                tokio::spawn(async move {
-                    for _ in 0..3 {
-                        send(&app, "GET", path, &cookie).await;
-                    }
-                })
-            })
-            .collect();
-        let (_, _, logged_out) = send(&app, "POST", "/logout", &cookie).await;
-        for tab in tabs {
-            tab.await.expect("no panic");
-        }
-
-        assert!(
-            logged_out.contains("Logged out successfully"),
-            "{logged_out}"
-        );
-        let (late_tab, _, page) = send(&app, "GET", "/dashboard", &cookie).await;
-        assert_eq!(late_tab, 401, "round {round}: {page}");
+    // Requests within the minute, each saving the session with its expiry moved along.
+    // With the table gone, any write would fail: these do not write.
+    sql(&url, BREAK).await;
+    for secs in [1, 30, 59] {
+        store.save(&later(secs)).await.expect("nothing to write");
     }
+    sql(&url, REPAIR).await;
+    let after_touches = in_table(&url, &record.id).await;
+    // Past the minute, the expiry is written; so is any change to the data, at once.
+    store.save(&later(61)).await.expect("written");
+    let after_interval = in_table(&url, &record.id).await;
+    store.save(&session(record.id, 2)).await.expect("written");
+
+    assert_eq!(after_touches, written, "the row was not written");
+    assert_eq!(
+        after_interval.map(|r| r.expiry_date),
+        Some(later(61).expiry_date)
+    );
+    assert_eq!(views(in_table(&url, &record.id).await), Some(2));
+}
+
+#[tokio::test]
+async fn reading_pages_keeps_a_session_alive_with_few_writes_and_idling_ends_it() {
+    // An idle timeout of 4 s, so a touch interval of 2 s.
+    let (_dir, url) = database_url();
+    let app = app(&url, Duration::from_secs(4)).await;
+    let (_, cookie, _) = send(&app, "POST", "/login", "").await;
+    // The row's expiry in milliseconds (sqlx stores it as RFC 3339 text).
+    let expiry = "SELECT CAST(julianday(substr(expiry_date, 1, 23)) * 86400000 AS INTEGER) \
+                  FROM tower_sessions";
+
+    // Ten reads, half a second apart: 5 s in all, past the idle timeout. Each one saves
+    // the session; the row is written only when its expiry is 2 s old.
+    let mut expiries = vec![sql(&url, expiry).await];
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (status, _, page) = send(&app, "GET", "/dashboard", &cookie).await;
+        assert_eq!(status, 200, "logged out while reading: {page}");
+        expiries.push(sql(&url, expiry).await);
+    }
+    expiries.dedup();
+    // Then nothing for longer than the idle timeout.
+    tokio::time::sleep(Duration::from_millis(4200)).await;
+    let (idle, _, _) = send(&app, "GET", "/dashboard", &cookie).await;
+
+    assert!(expiries.len() > 1, "the expiry never moved");
+    assert!(expiries.len() < 7, "written {} times in 11", expiries.len());
+    assert_eq!(idle, 401, "the session outlived its idle timeout");
 }
