@@ -4,11 +4,9 @@
 //! This is what the Express tutorial means by a store that makes an app "easy to scale":
 //! the cookie carries only the session id, and whichever instance gets the next request
 //! looks the session up here. tower-sessions-sqlx-store keeps the rows in the table
-//! `tower_sessions.session`, with the same columns as on SQLite; the cookie key, when
-//! the environment gives none, sits beside them in `tower_sessions.session_secret`.
-//!
-//! [`PgStore`] keeps the rules of the SQLite [`Store`](super::Store): a save only updates
-//! a live row, a new session never replaces another one.
+//! `tower_sessions.session`, with the same columns as step 5's SQLite table; the cookie
+//! key, when the environment gives none, sits beside them in
+//! `tower_sessions.session_secret`.
 
 use std::time::Duration;
 
@@ -21,8 +19,7 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::{ExpiredDeletion, SessionStore, session_store};
 use tower_sessions_sqlx_store::{PostgresStore, SqlxStoreError};
 
-use super::{OpenError, encode};
-use crate::config::without_password;
+use crate::without_password;
 
 /// Connections each instance keeps to PostgreSQL, which, unlike SQLite, writes from many
 /// connections at once. The instances share the server's connection limit (100 by
@@ -34,48 +31,70 @@ const POOL_SIZE: u32 = 10;
 /// tries to reach PostgreSQL before it gives up.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects to the PostgreSQL server at `database_url`, creates the session tables if
-/// missing, and so fails now, at start-up, when the server cannot be reached or the
-/// user may not create them.
-pub async fn open(database_url: &str) -> Result<PgStore, OpenError> {
-    // The error names the database, but never its password.
-    let fail = |source| OpenError {
-        url: without_password(database_url),
-        source,
+/// Connects to the PostgreSQL server at `database_url` and creates the session tables if
+/// missing, so it fails now, at start-up, when the server cannot be reached or the user
+/// may not create them. The error is one line for the user, which names the database
+/// but never its password.
+pub async fn open(database_url: &str) -> Result<PgStore, String> {
+    let fail = |err| {
+        let url = without_password(database_url);
+        format!("cannot open the session database {url}: {err}")
     };
-
     let pool = PgPoolOptions::new()
         .max_connections(POOL_SIZE)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect(database_url)
         .await
         .map_err(fail)?;
-
-    // Creates the schema `tower_sessions` and its table `session`. Several instances
-    // started at once all run this; the crate makes the losers of that race wait for
-    // the winner and then find the table made.
-    let sessions = PostgresStore::new(pool.clone());
-    sessions.migrate().await.map_err(fail)?;
-    let create = sqlx::query(
-        "CREATE TABLE IF NOT EXISTS tower_sessions.session_secret \
-         (id INTEGER PRIMARY KEY CHECK (id = 1), key BYTEA NOT NULL)",
-    )
-    .execute(&pool)
-    .await;
-    match create {
-        // `IF NOT EXISTS` does not cover two instances creating the table at the same
-        // moment: PostgreSQL checks for the table, then adds it to its catalogue, and
-        // the second one to get there hits the first one's entry. The table is made.
-        Err(sqlx::Error::Database(err)) if err.is_unique_violation() => {}
-        other => {
-            other.map_err(fail)?;
-        }
-    }
-
-    Ok(PgStore { sessions, pool })
+    create_tables(&pool).await.map_err(fail)?;
+    Ok(PgStore {
+        sessions: PostgresStore::new(pool.clone()),
+        pool,
+    })
 }
 
-/// The session store on PostgreSQL, with the same two rules as [`Store`](super::Store).
+/// Creates the schema `tower_sessions`, its table `session` (the crate's `migrate`) and
+/// the table of the cookie key.
+///
+/// Instances started together on an empty database all run this at the same moment, and
+/// `IF NOT EXISTS` does not make that safe: PostgreSQL checks that a table is missing, then
+/// adds it and its row type to its catalogue, so the second instance to get there fails
+/// with `type "session_secret" already exists`, or `duplicate key value violates unique
+/// constraint`, depending on how far the first one got. (The crate's `migrate` even gives
+/// up early, without an error, when its schema is being made by another instance, before
+/// that instance's table exists.) Rather than guess every error such a race can give, the
+/// instances take turns: each holds a PostgreSQL advisory lock, a lock on a number that
+/// every instance agrees on, while it creates the tables; the next one waits, then finds
+/// them made. The lock belongs to one connection and ends with it, so an instance that
+/// dies half-way never leaves the others waiting.
+async fn create_tables(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut lock = pool.acquire().await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(SCHEMA_LOCK)
+        .execute(&mut *lock)
+        .await?;
+    let created = async {
+        PostgresStore::new(pool.clone()).migrate().await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS tower_sessions.session_secret \
+             (id INTEGER PRIMARY KEY CHECK (id = 1), key BYTEA NOT NULL)",
+        )
+        .execute(&mut *lock)
+        .await
+    }
+    .await;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(SCHEMA_LOCK)
+        .execute(&mut *lock)
+        .await?;
+    created.map(|_| ())
+}
+
+/// The number the instances lock while they create the tables: any number does, as long
+/// as nothing else on the database server locks it. These are the bytes of "sessions".
+const SCHEMA_LOCK: i64 = 0x7365_7373_696f_6e73;
+
+/// The session store on PostgreSQL, with the same two rules as step 5's SQLite store.
 ///
 /// There is no memory cache in front of it, and with several instances that matters
 /// twice: a logout through one instance must end the session on all of them at once,
@@ -139,6 +158,11 @@ impl SessionStore for PgStore {
     }
 }
 
+/// The same encoding the crate's store reads back: the whole record in MessagePack.
+fn encode(record: &Record) -> Result<Vec<u8>, SqlxStoreError> {
+    rmp_serde::to_vec(record).map_err(SqlxStoreError::Encode)
+}
+
 /// Every instance runs the clean-up; the deletes of expired rows simply overlap.
 #[async_trait]
 impl ExpiredDeletion for PgStore {
@@ -152,29 +176,20 @@ impl PgStore {
     /// instance without a `SESSION_SECRET` signs with, so that a cookie set by one
     /// instance verifies on the others.
     pub async fn stored_key(&self) -> Result<Key, sqlx::Error> {
-        if let Some(key) = self.read_key().await? {
-            return Ok(key);
-        }
         let fresh = Key::try_generate().ok_or_else(|| {
             sqlx::Error::Protocol("the operating system gave no randomness for a key".into())
         })?;
-        // Instances started together all get here with keys of their own. The first
-        // insert wins, the others' do nothing, and all read back the winner's key.
-        sqlx::query(
-            "INSERT INTO tower_sessions.session_secret (id, key) VALUES (1, $1) \
-             ON CONFLICT (id) DO NOTHING",
+        // One statement, so instances started together cannot disagree: the first one's
+        // insert stores its key; for every later one the conflict turns the insert into
+        // an update that changes nothing, and `RETURNING` gives back the key stored.
+        let (stored,): (Vec<u8>,) = sqlx::query_as(
+            "INSERT INTO tower_sessions.session_secret AS stored (id, key) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET key = stored.key RETURNING key",
         )
         .bind(fresh.master())
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        self.read_key().await?.ok_or(sqlx::Error::RowNotFound)
-    }
-
-    async fn read_key(&self) -> Result<Option<Key>, sqlx::Error> {
-        let row: Option<(Vec<u8>,)> =
-            sqlx::query_as("SELECT key FROM tower_sessions.session_secret WHERE id = 1")
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.and_then(|(bytes,)| Key::try_from(bytes.as_slice()).ok()))
+        Key::try_from(stored.as_slice())
+            .map_err(|_| sqlx::Error::Protocol("the stored cookie key is not 64 bytes".into()))
     }
 }

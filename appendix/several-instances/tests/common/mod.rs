@@ -1,0 +1,140 @@
+//! Instances of the add-on, started as a user starts them (the binary, a port, a
+//! `DATABASE_URL`), and the few HTTP requests the tests send them, written by hand: a
+//! status, a cookie and a page's text are all they need to read back.
+
+#![allow(dead_code)] // Each test file uses its own part of this.
+
+pub mod postgres;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// One running instance of the add-on, stopped (killed, as a crash would) when dropped.
+pub struct Instance {
+    child: Child,
+    pub port: u16,
+}
+
+impl Instance {
+    /// Starts the binary on a free port with `database_url` and waits for its `listening
+    /// on` line; panics with its error when it stops instead.
+    pub fn start(database_url: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_appendix-several-instances"))
+            // The tester's own settings must not leak in.
+            .env_remove("SESSION_SECRET")
+            .env_remove("ADMIN_PASSWORD_HASH")
+            .env_remove("RUST_LOG")
+            .env("PORT", "0")
+            .env("DATABASE_URL", database_url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+
+        // The log goes on being read (and dropped) after the line, so that the server
+        // never blocks on a full pipe.
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (port_found, port) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some((_, port)) = line.split_once("listening on http://localhost:") {
+                    let _ = port_found.send(port.trim().parse::<u16>());
+                }
+            }
+        });
+        let Ok(Ok(port)) = port.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            let mut stderr = String::new();
+            let _ = child
+                .stderr
+                .take()
+                .map(|mut pipe| pipe.read_to_string(&mut stderr));
+            panic!("the instance did not start: {stderr}");
+        };
+        Self { child, port }
+    }
+
+    /// `cookie` is a `Cookie` header's value, or `""` for none.
+    pub fn get(&self, path: &str, cookie: &str) -> Response {
+        self.send(&format!(
+            "GET {path} HTTP/1.1\r\n{}\r\n",
+            cookie_header(cookie)
+        ))
+    }
+
+    /// A form post, as curl sends it: no `Origin` or `Sec-Fetch-Site`, which step 5's
+    /// cross-origin check lets through.
+    pub fn post(&self, path: &str, cookie: &str, form: &str) -> Response {
+        self.send(&format!(
+            "POST {path} HTTP/1.1\r\n{}\
+             Content-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n\r\n{form}",
+            cookie_header(cookie),
+            form.len()
+        ))
+    }
+
+    /// Logs in as the demo user; the session cookie, as a `Cookie` header carries it.
+    pub fn log_in(&self) -> String {
+        let page = self.post("/login", "", "username=admin&password=1234");
+        assert!(
+            page.text.contains("Logged in successfully"),
+            "{}",
+            page.text
+        );
+        page.cookie().expect("a login sets the session cookie")
+    }
+
+    fn send(&self, head_and_body: &str) -> Response {
+        let (head, body) = head_and_body.split_once("\r\n").expect("a request line");
+        let request =
+            format!("{head}\r\nHost: localhost\r\nConnection: close\r\n{body}").into_bytes();
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("the instance is up");
+        stream.write_all(&request).expect("the request is sent");
+        let mut text = String::new();
+        stream
+            .read_to_string(&mut text)
+            .expect("the answer arrives");
+        Response { text }
+    }
+}
+
+fn cookie_header(cookie: &str) -> String {
+    if cookie.is_empty() {
+        String::new()
+    } else {
+        format!("Cookie: {cookie}\r\n")
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer, headers and page together.
+pub struct Response {
+    pub text: String,
+}
+
+impl Response {
+    /// `200`, `401`...
+    pub fn status(&self) -> &str {
+        self.text.get(9..12).unwrap_or("")
+    }
+
+    /// The session cookie this answer sets, as `name=value`.
+    pub fn cookie(&self) -> Option<String> {
+        self.text.lines().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            let (cookie, _attributes) = value.trim().split_once(';')?;
+            name.eq_ignore_ascii_case("set-cookie")
+                .then(|| cookie.to_string())
+        })
+    }
+}
