@@ -98,8 +98,10 @@ pub struct Throttle {
     queues: Arc<[Arc<tokio::sync::Mutex<()>>]>,
 }
 
+/// Why a login may not go ahead, and for how long.
+type Refusal = (Duration, &'static str);
+
 /// The failed logins counted for one username.
-#[derive(Clone, Copy, Debug)]
 struct Counter {
     failures: u32,
     last_failure: Instant,
@@ -129,43 +131,30 @@ impl Throttle {
     }
 
     /// Waits for `username`'s turn, then starts a login attempt from `address`, or
-    /// refuses it with the time to wait. A refusal is logged.
-    pub async fn begin(&self, username: &str, address: Option<IpAddr>) -> Result<Attempt, u64> {
+    /// refuses it with the seconds to wait. A refusal is logged.
+    async fn begin(&self, username: &str, address: Option<IpAddr>) -> Result<Attempt, u64> {
         let account = account_key(username);
         let queue = Arc::clone(&self.queues[queue_of(&account)]);
         let turn = queue.lock_owned().await;
-        let refusal = match self.may_try(&account, address) {
-            Ok(()) => {
-                return Ok(Attempt {
-                    throttle: self.clone(),
-                    account,
-                    address,
-                    ended: false,
-                    _turn: turn,
-                });
-            }
-            Err(refusal) => refusal,
-        };
-        let (wait, reason) = refusal;
-        // Rounded up: a client that waits exactly `Retry-After` finds the lock over.
-        let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
-        tracing::warn!(
-            username = ?account,
-            client = %shown(address),
-            retry_after = seconds,
-            reason,
-            "login throttled"
-        );
-        Err(seconds)
+        if let Err((wait, reason)) = self.may_try(&account, address) {
+            // Rounded up: a client that waits exactly `Retry-After` finds the lock over.
+            let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+            let client = shown(address);
+            tracing::warn!(username = ?account, %client, retry_after = seconds, reason, "login throttled");
+            return Err(seconds);
+        }
+        Ok(Attempt {
+            throttle: self.clone(),
+            account,
+            address,
+            answer: None,
+            _turn: turn,
+        })
     }
 
     /// Whether a login for `account` from `address` may go ahead; else how long to wait
     /// and why.
-    fn may_try(
-        &self,
-        account: &str,
-        address: Option<IpAddr>,
-    ) -> Result<(), (Duration, &'static str)> {
+    fn may_try(&self, account: &str, address: Option<IpAddr>) -> Result<(), Refusal> {
         let now = Instant::now();
         let mut accounts = self.accounts();
         let known = accounts.get(account).map(|counter| counter.remaining(now));
@@ -258,43 +247,41 @@ impl Throttle {
 }
 
 /// A login in progress. It holds its account's place in the queue until it ends; if it
-/// is dropped before [`Attempt::end`] (the client went away and the request with it), it
+/// is dropped before it ends (the client went away and the request with it), it
 /// counts as a failure: the server cannot tell how it would have ended, and a guesser who
 /// hangs up must not get guesses that are never counted.
 #[must_use = "an attempt that is not ended counts as a failure"]
-pub struct Attempt {
+struct Attempt {
     throttle: Throttle,
     account: String,
     address: Option<IpAddr>,
-    ended: bool,
+    /// Step 5's status code, once it answered.
+    answer: Option<StatusCode>,
     _turn: OwnedMutexGuard<()>,
 }
 
 impl Attempt {
-    /// Counts the login by step 5's answer: `401` is a failure, `2xx` a success, which
-    /// forgets the account's failures (not the address's: one good login must not wash
-    /// away a hundred guesses at other accounts). Any other answer checked no password (a
-    /// body that is not a login, a cross-site form) and counts as neither.
-    pub fn end(mut self, status: StatusCode) {
-        self.ended = true;
-        if status == StatusCode::UNAUTHORIZED {
-            self.throttle
-                .failed(&self.account, self.address, "failed login counted");
-        } else if status.is_success() {
-            self.throttle.accounts().remove(&self.account);
-        }
+    fn end(mut self, status: StatusCode) {
+        self.answer = Some(status);
     }
 }
 
+/// Counts the login as it ends, by step 5's answer: `401` is a failure, `2xx` a success,
+/// which forgets the account's failures (not the address's: one good login must not wash
+/// away a hundred guesses at other accounts). Any other answer checked no password (a body
+/// that is not a login, a cross-site form) and counts as neither.
 impl Drop for Attempt {
     fn drop(&mut self) {
-        if !self.ended {
-            self.throttle.failed(
-                &self.account,
-                self.address,
-                "aborted login counted as a failed login",
-            );
-        }
+        let what = match self.answer {
+            None => "aborted login counted as a failed login",
+            Some(StatusCode::UNAUTHORIZED) => "failed login counted",
+            Some(status) if status.is_success() => {
+                self.throttle.accounts().remove(&self.account);
+                return;
+            }
+            Some(_) => return,
+        };
+        self.throttle.failed(&self.account, self.address, what);
     }
 }
 
@@ -422,5 +409,5 @@ fn network_of(ip: IpAddr) -> IpAddr {
 
 /// The address as the log shows it.
 fn shown(address: Option<IpAddr>) -> String {
-    address.map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
+    address.map_or("unknown".to_string(), |ip| ip.to_string())
 }

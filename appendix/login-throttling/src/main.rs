@@ -20,9 +20,6 @@ use std::time::Duration;
 use appendix_login_throttling::{Limits, Throttle, throttle_logins};
 use step5_hardened::{Config, Settings, server, store};
 
-/// How often expired sessions are deleted from the database.
-const CLEANUP_PERIOD: Duration = Duration::from_secs(60);
-
 #[tokio::main]
 async fn main() -> ExitCode {
     server::log_to(std::io::stdout);
@@ -41,7 +38,9 @@ async fn run() -> Result<(), String> {
         .await
         .map_err(|err| err.to_string())?;
     let settings = Settings::from_config(&config, store.stored_key()).await?;
-    let cleanup = tokio::spawn(store::delete_expired_every(store.clone(), CLEANUP_PERIOD));
+    // Expired sessions are deleted from the database once a minute.
+    let minute = Duration::from_secs(60);
+    let cleanup = tokio::spawn(store::delete_expired_every(store.clone(), minute));
 
     // Step 5's app as it is, with the throttle put around it.
     let app = step5_hardened::app(store, settings);

@@ -5,52 +5,35 @@ mod common;
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
 use appendix_login_throttling::Limits;
 use common::{GOOD_FORM, addr, app, login, login_request, send};
 
-fn retry_after(answer: &common::Answer) -> u64 {
-    answer.headers["retry-after"]
-        .to_str()
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .expect("Retry-After is a number of seconds")
-}
-
 #[tokio::test]
 async fn repeated_failures_lock_the_account_even_against_the_right_password() {
     let app = app(Limits::default());
-    for n in 0..5 {
-        // Each guess from another address: the account's counter sees them all.
-        let answer = login(&app, addr(n), "username=admin&password=guess").await;
-        assert_eq!(answer.status, 401);
+    // Each guess from another address, as JSON, in another case: one account all the same.
+    for (n, name) in (0..).zip(["admin", "ADMIN", "Admin", "aDmin", "admiN"]) {
+        let body = format!(r#"{{"username":"{name}","password":"guess"}}"#);
+        let request = login_request(addr(n), "application/json", body);
+        assert_eq!(send(&app, request).await.status, 401);
     }
 
     let answer = login(&app, addr(99), GOOD_FORM).await;
 
     assert_eq!(answer.status, 429, "{}", answer.body);
-    assert!((1..=900).contains(&retry_after(&answer)));
+    let retry_after = answer.headers["retry-after"].to_str().ok();
+    let retry_after: u64 = retry_after.and_then(|s| s.parse().ok()).expect("seconds");
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
     assert!(
         answer.body.contains("Too many login attempts"),
         "{}",
         answer.body
     );
     assert!(answer.body.contains("Try again in"), "{}", answer.body);
-}
-
-#[tokio::test]
-async fn logins_sent_as_json_and_in_any_case_count_for_the_same_account() {
-    let app = app(Limits::default());
-    for name in ["admin", "ADMIN", "Admin", "aDmin", "admiN"] {
-        let body = format!(r#"{{"username":"{name}","password":"guess"}}"#);
-        let request = login_request(addr(1), "application/json", body);
-        assert_eq!(send(&app, request).await.status, 401);
-    }
-
-    assert_eq!(login(&app, addr(2), GOOD_FORM).await.status, 429);
 }
 
 #[tokio::test]
@@ -98,7 +81,7 @@ async fn one_address_spraying_many_accounts_is_throttled() {
     let neighbour = login(&app, addr(8), GOOD_FORM).await;
 
     assert_eq!(sprayer.status, 429);
-    assert!(retry_after(&sprayer) >= 1);
+    assert!(sprayer.headers.contains_key("retry-after"));
     assert_eq!(neighbour.status, 200, "another address is not affected");
 }
 
@@ -180,28 +163,11 @@ async fn a_full_map_of_locked_accounts_never_frees_admin() {
 }
 
 /// A log that the test can read: what this thread logs while the guard lives.
-fn capture_log() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-    #[derive(Clone)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .expect("not poisoned")
-                .extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let log = Arc::default();
-    let buffer = Buffer(Arc::clone(&log));
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || buffer.clone())
-        .finish();
-    (log, tracing::subscriber::set_default(subscriber))
+fn capture_log() -> (tempfile::NamedTempFile, tracing::subscriber::DefaultGuard) {
+    let log = tempfile::NamedTempFile::new().expect("a temporary file");
+    let file = Arc::new(log.reopen().expect("the file opens again"));
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(file);
+    (log, tracing::subscriber::set_default(subscriber.finish()))
 }
 
 #[tokio::test]
@@ -220,16 +186,12 @@ async fn a_login_abandoned_before_its_answer_is_logged_and_counted_as_a_failure(
     let answer = login(&app, addr(99), GOOD_FORM).await;
 
     assert_eq!(answer.status, 429, "five abandoned logins lock the account");
-    let log = String::from_utf8_lossy(&log.lock().expect("not poisoned")).into_owned();
-    let aborted: Vec<&str> = log
-        .lines()
-        .filter(|line| line.contains("aborted login counted as a failed login"))
-        .collect();
-    assert_eq!(aborted.len(), 5, "{log}");
-    assert!(
-        aborted[4].contains(r#"username="admin" client=203.0.113.4"#),
-        "{log}"
-    );
+    let log = std::fs::read_to_string(log.path()).expect("the log is readable");
+    let aborted = "aborted login counted as a failed login";
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(aborted)).collect();
+    assert_eq!(lines.len(), 5, "{log}");
+    let who = r#"username="admin" client=203.0.113.4"#;
+    assert!(lines[4].contains(who), "{log}");
 }
 
 #[tokio::test]
@@ -238,13 +200,12 @@ async fn bodies_step_5_refuses_get_step_5_s_answer_and_other_pages_are_not_throt
         address_attempts: 1,
         ..Limits::default()
     });
-    let form_type = "application/x-www-form-urlencoded";
     let too_large = format!("username=admin&password={}", "x".repeat(20_000));
 
-    let large = send(&app, login_request(addr(1), form_type, too_large)).await;
+    let large = login(&app, addr(1), &too_large).await;
     let spent = login(&app, addr(2), GOOD_FORM).await;
     let refused = login(&app, addr(2), GOOD_FORM).await;
-    let mut page = login_request(addr(2), form_type, "");
+    let mut page = login_request(addr(2), "text/plain", "");
     *page.method_mut() = axum::http::Method::GET;
     let page = send(&app, page).await;
 

@@ -57,13 +57,14 @@ pub async fn login(app: &Router, from: SocketAddr, form: &str) -> Answer {
 
 pub async fn send(app: &Router, request: Request<Body>) -> Answer {
     let response = app.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.expect("a body");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("a body").to_bytes();
+    let body = String::from_utf8_lossy(&body).into_owned();
+    let (status, headers) = (parts.status, parts.headers);
     Answer {
         status,
         headers,
-        body: String::from_utf8_lossy(&bytes.to_bytes()).into_owned(),
+        body,
     }
 }
 
@@ -89,54 +90,45 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the binary starts");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stdout = child.stdout.take().expect("piped");
+        let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut lines = stdout.lines().map_while(Result::ok);
+        let mut log = String::new();
+        let port = loop {
+            let line = lines.next().expect("the server says where it listens");
+            log.push_str(&format!("{line}\n"));
+            if let Some((_, port)) = line.split_once("listening on http://localhost:") {
+                break port.trim().parse().expect("a port number");
+            }
+        };
+        let log = Arc::new(Mutex::new(log));
         let sink = Arc::clone(&log);
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let mut log = sink.lock().expect("not poisoned");
-                log.push_str(&line);
-                log.push('\n');
+            for line in lines {
+                sink.lock()
+                    .expect("not poisoned")
+                    .push_str(&format!("{line}\n"));
             }
         });
-        let mut server = Self {
+        let _dir = dir;
+        Self {
             child,
-            port: 0,
+            port,
             log,
-            _dir: dir,
-        };
-        let listening = server.log_with("listening on http://localhost:");
-        server.port = listening
-            .split("listening on http://localhost:")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|port| port.parse().ok())
-            .expect("the log gives the port");
-        server
+            _dir,
+        }
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Sends `head` (request line and headers) with a body and `Connection: close`;
-    /// returns the whole raw answer.
-    pub fn request(&self, head: &str, content_type: &str, body: &str) -> String {
+    /// A login as a form, with `Connection: close`; returns the whole raw answer.
+    pub fn login(&self, form: &str) -> String {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connects");
         let request = format!(
-            "{head}\r\nHost: localhost\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
+            "POST /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
         );
         stream.write_all(request.as_bytes()).expect("sends");
         let mut answer = String::new();
         stream.read_to_string(&mut answer).expect("reads");
         answer
-    }
-
-    /// A login as a form; returns the raw answer.
-    pub fn login(&self, form: &str) -> String {
-        let form_type = "application/x-www-form-urlencoded";
-        self.request("POST /login HTTP/1.1", form_type, form)
     }
 
     /// The log so far, once it holds `text` (waiting up to ten seconds for it).
