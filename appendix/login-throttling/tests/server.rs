@@ -17,11 +17,11 @@ fn line_with<'log>(log: &'log str, text: &str) -> &'log str {
 fn failures_and_refusals_are_logged_with_the_username_and_the_address() {
     let server = Server::start(&[]);
     for _ in 0..5 {
-        let answer = server.login("username=mallory&password=hunter2");
+        let answer = server.login("", "username=mallory&password=hunter2");
         assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     }
 
-    let answer = server.login("username=mallory&password=hunter3");
+    let answer = server.login("", "username=mallory&password=hunter3");
 
     assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
     assert!(answer.contains("retry-after: "), "{answer}");

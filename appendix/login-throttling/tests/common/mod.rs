@@ -118,11 +118,11 @@ impl Server {
         }
     }
 
-    /// A login as a form, with `Connection: close`; returns the whole raw answer.
-    pub fn login(&self, form: &str) -> String {
+    /// A login as a form, with `headers` (lines ending in `\r\n`); the whole raw answer.
+    pub fn login(&self, headers: &str, form: &str) -> String {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connects");
         let request = format!(
-            "POST /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            "POST /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n{headers}\r\n{form}",
             form.len()
         );
         stream.write_all(request.as_bytes()).expect("sends");
