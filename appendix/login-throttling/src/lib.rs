@@ -371,7 +371,7 @@ fn too_many_attempts(seconds: u64) -> Response {
         message: "There were too many failed logins for this account or from this \
                   address, so the server checks no password for it for a while, not even \
                   the right one.",
-        detail: Some(format!("Try again in {seconds} seconds.")),
+        detail: Some(format!("Wait {seconds} s, then try again.")),
         next: ("/login", "Back to the login page"),
     };
     let mut response = (StatusCode::TOO_MANY_REQUESTS, page).into_response();

@@ -33,7 +33,7 @@ async fn repeated_failures_lock_the_account_even_against_the_right_password() {
         "{}",
         answer.body
     );
-    assert!(answer.body.contains("Try again in"), "{}", answer.body);
+    assert!(answer.body.contains("then try again"), "{}", answer.body);
 }
 
 #[tokio::test]
