@@ -40,10 +40,16 @@ pub async fn open(database_url: &str) -> Result<PgStore, String> {
         let url = without_password(database_url);
         format!("cannot open the session database {url}: {err}")
     };
+    // sqlx logs a URL parameter it does not know together with its value, so a misspelt
+    // `?passwd=` would reach the log in clear: the URL is read with the log silenced, and
+    // such a parameter is ignored without a word.
+    let silenced = tracing::subscriber::NoSubscriber::default();
+    let options =
+        tracing::subscriber::with_default(silenced, || database_url.parse()).map_err(fail)?;
     let pool = PgPoolOptions::new()
         .max_connections(POOL_SIZE)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect(database_url)
+        .connect_with(options)
         .await
         .map_err(fail)?;
     create_tables(&pool).await.map_err(fail)?;
@@ -56,17 +62,15 @@ pub async fn open(database_url: &str) -> Result<PgStore, String> {
 /// Creates the schema `tower_sessions`, its table `session` (the crate's `migrate`) and
 /// the table of the cookie key.
 ///
-/// Instances started together on an empty database all run this at the same moment, and
-/// `IF NOT EXISTS` does not make that safe: PostgreSQL checks that a table is missing, then
-/// adds it and its row type to its catalogue, so the second instance to get there fails
-/// with `type "session_secret" already exists`, or `duplicate key value violates unique
-/// constraint`, depending on how far the first one got. (The crate's `migrate` even gives
-/// up early, without an error, when its schema is being made by another instance, before
-/// that instance's table exists.) Rather than guess every error such a race can give, the
-/// instances take turns: each holds a PostgreSQL advisory lock, a lock on a number that
-/// every instance agrees on, while it creates the tables; the next one waits, then finds
-/// them made. The lock belongs to one connection and ends with it, so an instance that
-/// dies half-way never leaves the others waiting.
+/// Instances started together on an empty database all run this at once, and `IF NOT
+/// EXISTS` does not make that safe: PostgreSQL checks that a table is missing, then adds it
+/// and its row type to its catalogue, so the second instance fails with `type
+/// "session_secret" already exists`, `relation ... already exists` or a unique violation,
+/// depending on how far the first one got (and the crate's `migrate` returns early, without
+/// an error, while another instance is making its schema). Rather than guess every error
+/// such a race can give, the instances take turns: each holds a PostgreSQL advisory lock (a
+/// lock on a number they all agree on) while it creates the tables. The lock belongs to one
+/// connection and ends with it, so an instance that dies half-way never blocks the others.
 async fn create_tables(pool: &PgPool) -> Result<(), sqlx::Error> {
     let mut lock = pool.acquire().await?;
     sqlx::query("SELECT pg_advisory_lock($1)")

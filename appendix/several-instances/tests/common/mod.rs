@@ -1,6 +1,5 @@
 //! Instances of the add-on, started as a user starts them (the binary, a port, a
-//! `DATABASE_URL`), and the few HTTP requests the tests send them, written by hand: a
-//! status, a cookie and a page's text are all they need to read back.
+//! `DATABASE_URL`), and the few HTTP requests the tests send them, written by hand.
 
 #![allow(dead_code)] // Each test file uses its own part of this.
 

@@ -40,10 +40,7 @@ impl Postgres {
                 .arg(dir.path())
                 .status()
                 .expect("chown runs");
-            assert!(
-                owned.success(),
-                "cannot give the folder to the postgres user"
-            );
+            assert!(owned.success(), "cannot chown the folder to postgres");
         }
 
         let initialised = pg_command(&bin, as_root, "initdb")
@@ -74,10 +71,9 @@ impl Postgres {
             if let Ok(Some(status)) = server.try_wait() {
                 panic!("PostgreSQL stopped at start-up ({status}); is port {port} taken?");
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "PostgreSQL did not start within a minute"
-            );
+            if started.elapsed() > Duration::from_secs(60) {
+                panic!("PostgreSQL did not start within a minute");
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
         Self {
