@@ -72,7 +72,7 @@ impl Default for Limits {
             // sprayer gets 100 tries, then 120 an hour, across all accounts together.
             address_attempts: 100,
             address_refill: Duration::from_secs(30),
-            // At most a few MiB of counters, whatever is thrown at the login.
+            // Tens of MiB at worst (long made-up names), whatever is thrown at the login.
             max_entries: 100_000,
         }
     }
@@ -309,8 +309,8 @@ async fn check_login(State(throttle): State<Throttle>, request: Request, next: N
         Ok(body) => body,
         Err(body) => return next.run(Request::from_parts(parts, body)).await,
     };
-    // A body without a readable username is still an attempt (counted under the name
-    // ""): step 5 will refuse it, but if it did not, it would not get past unthrottled.
+    // A body without a readable username is still an attempt, under the name "": step 5
+    // refuses it unchecked, and should the two readings ever differ, none gets past.
     let username = username_in(&parts.headers, &body).unwrap_or_default();
     let attempt = match throttle.begin(&username, address).await {
         Ok(attempt) => attempt,
