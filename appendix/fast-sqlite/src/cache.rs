@@ -33,10 +33,10 @@
 //! The cache is right only because one process owns the database file: every delete and
 //! every save goes through this process, so the cache hears of each. Several servers on
 //! one database could not share it: a logout on one server would leave the session alive
-//! in the others' memory. (That needs a shared store, or a message to every server on
-//! each delete.)
+//! in the others' memory. So [`crate::FastStore::open`] refuses a database that another
+//! server has open.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::sync::Mutex;
 use tower_sessions::SessionStore;
@@ -48,8 +48,10 @@ use tower_sessions_moka_store::MokaStore;
 #[derive(Clone, Debug)]
 pub struct Cache {
     /// tower-sessions-moka-store: a bounded map that drops the least used entries when
-    /// full, and each session when its expiry date passes. Its methods never fail.
-    sessions: MokaStore,
+    /// full, and each session when its expiry date passes. Its methods never fail. In a
+    /// lock only so that [`forget_all`](Self::forget_all) can swap in an empty one.
+    sessions: Arc<RwLock<MokaStore>>,
+    capacity: u64,
     /// How many changes (deletes, batches of saves) the cache has been told of. Changed
     /// only while locked, and every insert of a copy read before is decided under the
     /// same lock.
@@ -65,14 +67,25 @@ impl Cache {
     /// An empty cache that holds at most `capacity` sessions.
     pub fn new(capacity: u64) -> Self {
         Self {
-            sessions: MokaStore::new(Some(capacity)),
+            sessions: Arc::new(RwLock::new(MokaStore::new(Some(capacity)))),
+            capacity,
             changes: Arc::new(Mutex::new(0)),
+        }
+    }
+
+    /// The map as it is now (a clone shares its entries).
+    fn sessions(&self) -> MokaStore {
+        // A poisoned lock means a thread panicked while swapping the map: the new one, or
+        // the old one, is a valid map either way.
+        match self.sessions.read() {
+            Ok(sessions) => sessions.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
     /// The session `id` if memory has it and it has not expired.
     pub async fn get(&self, id: &Id) -> Option<Record> {
-        self.sessions.load(id).await.ok().flatten()
+        self.sessions().load(id).await.ok().flatten()
     }
 
     /// Notes the change counter. Call it *before* reading or writing the table, and hand
@@ -88,7 +101,7 @@ impl Cache {
         let changes = self.changes.lock().await;
         let unchanged = *changes == seen.0;
         if unchanged {
-            let _ = self.sessions.save(record).await;
+            let _ = self.sessions().save(record).await;
         }
         unchanged
     }
@@ -105,15 +118,16 @@ impl Cache {
     pub async fn saved(&self, seen: Seen, updated: &[&Record], gone: &[Id]) {
         let mut changes = self.changes.lock().await;
         let unchanged = *changes == seen.0;
+        let sessions = self.sessions();
         for record in updated {
             if unchanged {
-                let _ = self.sessions.save(record).await;
+                let _ = sessions.save(record).await;
             } else {
-                let _ = self.sessions.delete(&record.id).await;
+                let _ = sessions.delete(&record.id).await;
             }
         }
         for id in gone {
-            let _ = self.sessions.delete(id).await;
+            let _ = sessions.delete(id).await;
         }
         *changes += 1;
     }
@@ -123,8 +137,21 @@ impl Cache {
     /// that a read starting after this call cannot find the row any more.
     pub async fn forget(&self, ids: &[Id]) {
         let mut changes = self.changes.lock().await;
+        let sessions = self.sessions();
         for id in ids {
-            let _ = self.sessions.delete(id).await;
+            let _ = sessions.delete(id).await;
+        }
+        *changes += 1;
+    }
+
+    /// Drops every session, for when the writer stopped in the middle of a batch: which of
+    /// its writes reached the table is not known, so no copy in memory can be trusted.
+    pub async fn forget_all(&self) {
+        let mut changes = self.changes.lock().await;
+        let empty = MokaStore::new(Some(self.capacity));
+        match self.sessions.write() {
+            Ok(mut sessions) => *sessions = empty,
+            Err(poisoned) => *poisoned.into_inner() = empty,
         }
         *changes += 1;
     }

@@ -1,252 +1,208 @@
-//! The application, built apart from `main` so tests can drive it without a network.
-//!
-//! This file plays the part of the Express tutorial's `app.js`: it configures the session
-//! middleware and the security layers around the routes. The handlers live in
-//! [`routes`]; each protection has its own module: [`csrf`], [`throttle`], the timeouts in
-//! `session_data`, the store's no-resurrection rule in [`store`], which the memory
-//! [`cache`] in front of it keeps too.
+//! A faster session store for step 5's app, with the same rules: [`FastStore`], passed
+//! to `step5_hardened::app()` like any store. Nobody is answered before their change is
+//! committed, and a logged-out session never comes back, from the table or from memory.
 
 pub mod cache;
-mod config;
-pub mod csrf;
-mod db_file;
-mod error;
-mod routes;
-mod session_data;
-pub mod store;
-pub mod throttle;
+mod writer;
 
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Router;
-use axum::body::HttpBody;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{from_fn, from_fn_with_state, map_response};
-use axum::response::{IntoResponse, Response};
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::RequestBodyTimeoutLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
-use tower_sessions::cookie::{Cookie, Key, SameSite};
-use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
-use tracing::Level;
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteConnectOptions;
+use step5_hardened::store::{self, Store};
+use tokio::sync::mpsc;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::{ExpiredDeletion, SessionStore, session_store};
 
-pub use config::Config;
-use error::AppError;
-pub use routes::User;
-pub use session_data::Timeouts;
+use cache::Cache;
+use writer::{Kind, Written};
 
-/// The session cookie's name. The `__Host-` prefix makes browsers refuse the cookie
-/// unless it is `Secure`, has `Path=/` and no `Domain`, so no other subdomain or
-/// plain-HTTP page can plant or overwrite it; and a name of our own (not the default
-/// `id`) does not announce which framework runs the site.
-pub const COOKIE_NAME: &str = "__Host-session";
+/// Sessions kept in the memory cache. A cached session is a few hundred bytes, so 10 000
+/// of them take a few MiB; when the cache is full the least used ones make room, and are
+/// read from SQLite again if their visitor comes back.
+const CACHE_CAPACITY: u64 = 10_000;
 
-/// The largest request body accepted, in bytes. A login form is well under 1 KiB; refusing
-/// anything much larger (with `413 Payload Too Large`) stops a client from making the
-/// server buffer megabytes it will never use. Express's `express.json()` limit is 100 KiB.
-pub const BODY_LIMIT: usize = 16 * 1024;
+/// Session writes that may wait for the writer. When that many are waiting, further
+/// requests wait their turn instead of piling up in memory.
+const QUEUE_SIZE: usize = 4096;
 
-/// How long a client may take between two pieces of a request body. One that starts a
-/// body and then goes quiet (by accident, or on purpose to tie the server up: "slowloris")
-/// is cut off with a 400 instead of holding its connection forever.
-pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The touch interval when the idle timeout is long enough: connect-mongo's `touchAfter`
+/// as its documentation suggests it, and the interval of step 5 before the restructuring.
+pub const TOUCH_AFTER: Duration = Duration::from_secs(60);
 
-/// The argon2id hash of the demo password `1234`, made with OWASP's minimum settings
-/// (19 MiB of memory, 2 passes, 1 lane). Only the hash is in the source, so even this
-/// demo never keeps a password in plain text. `ADMIN_PASSWORD_HASH` replaces it.
-pub const DEMO_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$78CfEjrPu2JNHSutpxm4Ug$e54AwhYAwDxetVHAJbahNRYi55r46HIM3kTV85eWI7g";
-
-/// Everything [`app`] needs besides the store.
-#[derive(Clone)]
-pub struct Settings {
-    /// Signs the session cookie.
-    pub cookie_key: Key,
-    pub timeouts: Timeouts,
-    /// The demo user's password hash (PHC string).
-    pub admin_password_hash: String,
-    pub throttle: throttle::Limits,
+/// The touch interval for an idle timeout of `idle`: [`TOUCH_AFTER`], but never more than
+/// half the idle timeout. A session's row expires at most the interval before the idle
+/// timeout says, so with an interval as long as the timeout a session in use could end.
+pub fn touch_interval(idle: Duration) -> Duration {
+    TOUCH_AFTER.min(idle / 2)
 }
 
-impl Settings {
-    /// The defaults from [`Config`], with the given cookie key.
-    pub fn new(cookie_key: Key) -> Self {
+/// Step 5's SQLite store with three ways to go to it less often: a memory cache of the
+/// sessions read recently ([`cache`]), one writer that commits the writes of many
+/// requests in one statement ([`writer`]), and a touch interval that skips the writes
+/// which only move an expiry a little ([`FastStore::save`]). Clones share all three.
+#[derive(Clone, Debug)]
+pub struct FastStore {
+    /// Step 5's store: reads on a cache miss, deletes, the cookie key; and its connections,
+    /// one of which the writer takes for its own.
+    table: Store,
+    cache: Cache,
+    /// The queue to the writer.
+    writer: mpsc::Sender<writer::Write>,
+    /// A save that only moves the expiry by less than this is not written.
+    touch_after: time::Duration,
+    /// The lock on `<database>.lock`, held for as long as a clone of the store lives.
+    _lock: Option<Arc<File>>,
+}
+
+impl FastStore {
+    /// Opens the SQLite database at `database_url` as step 5's [`store::open`] does
+    /// (creating it and its table if missing), after taking the lock that keeps any other
+    /// server off it, and starts the writer. `touch_after`: see [`touch_interval`].
+    pub async fn open(database_url: &str, touch_after: Duration) -> Result<Self, String> {
+        let lock = lock(database_url)?;
+        let table = store::open(database_url)
+            .await
+            .map_err(|err| err.to_string())?;
+        Ok(Self::start(
+            table,
+            lock,
+            touch_after,
+            writer::write_in_batches,
+        ))
+    }
+
+    /// The store, with `run` as its writer (the tests give it one that crashes).
+    fn start<W, F>(table: Store, lock: Option<File>, touch_after: Duration, run: W) -> Self
+    where
+        W: Fn(sqlx::SqlitePool, writer::Queue, Cache) -> F + Send + 'static,
+        F: Future<Output = Result<(), sqlx::Error>> + Send + 'static,
+    {
+        let cache = Cache::new(CACHE_CAPACITY);
+        let (sender, queue) = mpsc::channel(QUEUE_SIZE);
+        let pool = table.pool().clone();
+        tokio::spawn(writer::supervise(pool, queue, cache.clone(), run));
         Self {
-            cookie_key,
-            timeouts: Timeouts {
-                idle: Config::DEFAULT_IDLE_TIMEOUT,
-                absolute: Config::DEFAULT_ABSOLUTE_TIMEOUT,
-                touch_after: Config::DEFAULT_TOUCH_AFTER,
-            },
-            admin_password_hash: DEMO_PASSWORD_HASH.to_string(),
-            throttle: throttle::Limits::default(),
+            table,
+            cache,
+            writer: sender,
+            touch_after: time::Duration::try_from(touch_after).unwrap_or(time::Duration::ZERO),
+            _lock: lock.map(Arc::new),
         }
     }
+
+    /// Step 5's store underneath, for what needs no cache: the cookie key
+    /// ([`Store::stored_key`]) and the clean-up ([`store::delete_expired_every`]).
+    pub fn table(&self) -> &Store {
+        &self.table
+    }
 }
 
-/// Builds the whole application: routes plus the session and security layers.
+/// Takes an exclusive lock on the file `<database>.lock` beside a SQLite database, or
+/// says that another server holds it.
 ///
-/// `store` is where session data lives between requests (`main` passes the SQLite
-/// store from [`store::open`]). Taking it as an argument lets tests hand in a store of their own.
-pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
-    // The hardened counterpart of `app.use(session({ ... }))`. Each line is one of the
-    // Express tutorial's best practices or one OWASP adds.
-    let sessions = SessionManagerLayer::new(store)
-        .with_name(COOKIE_NAME)
-        // `cookie.secure: true`: the cookie only travels over HTTPS, so nobody on the
-        // network path can read it. Browsers treat `http://localhost` as secure, so this
-        // works in class too (in Chrome and Firefox; Safari needs HTTPS even there).
-        .with_secure(true)
-        // `cookie.httpOnly: true`: JavaScript (`document.cookie`) cannot read it, so a
-        // script injected into a page cannot steal the session.
-        .with_http_only(true)
-        // Lax: the cookie is not sent on requests another site starts in the background
-        // or with a form POST, which stops most CSRF before the token check even runs;
-        // it is sent when a user follows a link here, so a link from an email does not
-        // look logged out. Strict would add nothing: no GET here changes anything.
-        .with_same_site(SameSite::Lax)
-        .with_path("/")
-        // The cookie's `Max-Age` and the row's expiry start at the idle timeout; the
-        // timeouts middleware moves both as the visitor keeps coming back.
-        .with_expiry(Expiry::OnInactivity(to_time(settings.timeouts.idle)))
-        // `secret`: the cookie carries an HMAC of the id, made with a key only the server
-        // has. A made-up or altered id is dropped before the store is even asked.
-        .with_signed(settings.cookie_key);
-
-    let auth = routes::Auth {
-        user: Arc::new(User {
-            id: 1,
-            username: "admin".to_string(),
-            password_hash: settings.admin_password_hash,
-        }),
-        throttle: throttle::Throttle::new(settings.throttle),
-        hashing: Arc::new(tokio::sync::Semaphore::new(routes::hashing_slots())),
+/// The cache is right only if every save and delete of the database goes through this
+/// process (see [`cache`]): a second server on the same file would log a visitor out in
+/// its table while this one's memory keeps them logged in. So the second server is
+/// refused at start-up. The lock is the operating system's (`flock` on Linux and macOS,
+/// `LockFileEx` on Windows): it ends with the process, however the process ends, even by
+/// `kill -9`, so a crashed server never leaves a stale lock behind. The lock is not
+/// taken on the database file itself, which SQLite locks in its own way.
+fn lock(database_url: &str) -> Result<Option<File>, String> {
+    let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
+    // Not a SQLite file: step 5's `open` says what is wrong with the URL.
+    let database = SqliteConnectOptions::from_str(database_url);
+    let (Ok(database), true, false) = (database, database_url.starts_with("sqlite:"), in_memory)
+    else {
+        return Ok(None);
     };
-
-    // Layers run outside in: the last one added sees the request first.
-    let router = routes::router(auth)
-        .layer(from_fn(csrf::guard))
-        .layer(from_fn_with_state(
-            settings.timeouts,
-            session_data::enforce_timeouts,
-        ))
-        .layer(sessions)
-        .layer(map_response(secure_cookie_removal))
-        .layer(map_response(explain_save_failure))
-        // The stylesheet joins outside the session, timeout and CSRF layers: it is the
-        // same for everybody, so it never loads a session, never sets a cookie (a cached
-        // copy must not carry anybody's session id) and is served even when the store is down.
-        .merge(routes::assets())
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT));
-    with_security_headers(router)
-        // One log line per request with method, path, status and time taken. No headers,
-        // so no cookie (and no session id) ever reaches the log.
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+    let path = PathBuf::from(format!("{}.lock", database.get_filename().display()));
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|err| format!("cannot open the lock file {}: {err}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Err(format!(
+            "another server is using the session database: stop it, or give this one its own DATABASE_URL (it holds {})",
+            path.display()
+        )),
+        Err(TryLockError::Error(err)) => Err(format!("cannot lock {}: {err}", path.display())),
+    }
 }
 
-/// Response headers that tell the browser to be strict with our pages.
-fn with_security_headers(router: Router) -> Router {
-    // Not sent: `Strict-Transport-Security` (HSTS), which helmet sends. Browsers ignore
-    // it over plain HTTP, and this server speaks nothing else: it takes effect only
-    // through the TLS proxy in front, for that proxy's domain and, with
-    // `includeSubDomains`, every site under it, for a year or more. That is a promise
-    // about the whole domain; the proxy that serves the domain makes it.
-    const HEADERS: [(HeaderName, &str); 6] = [
-        // Only our own stylesheet may load; no scripts at all, no framing, and forms may
-        // only post back here. An injected `<script>` would not run.
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
-        ),
-        // Take the `Content-Type` at its word: never guess that text is a script.
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        // Links to other sites do not tell them which page of ours the user was on.
-        // (`no-referrer` would also hide it from ourselves, and makes Chromium send
-        // `Origin: null` on our own form posts.)
-        (header::REFERRER_POLICY, "same-origin"),
-        // No framing, for browsers that predate `frame-ancestors` (clickjacking).
-        (header::X_FRAME_OPTIONS, "DENY"),
-        // A page of another site that opened ours (a link with `target=_blank`, a popup)
-        // gets no handle on our window, and ours none on it: no tab-nabbing, no
-        // counting frames or reading navigation through the handle. Nothing here needs
-        // a popup talking back.
-        (
-            HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ),
-        // Other sites cannot load our pages or stylesheet as an image, script or style
-        // of theirs, so no response of ours lands in another site's process where a
-        // side channel (Spectre) could read it. Only our own pages use our files.
-        (
-            HeaderName::from_static("cross-origin-resource-policy"),
-            "same-origin",
-        ),
-    ];
-    let router = HEADERS.into_iter().fold(router, |router, (name, value)| {
-        router.layer(SetResponseHeaderLayer::overriding(
-            name,
-            HeaderValue::from_static(value),
-        ))
-    });
-    // Every page shows session data, so no browser or proxy may keep a copy: after
-    // logging out, the back button must not show the dashboard again. The stylesheet
-    // sets its own, cacheable, header.
-    router.layer(SetResponseHeaderLayer::if_not_present(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    ))
-}
+#[async_trait]
+impl SessionStore for FastStore {
+    /// Stores a brand-new session. Should its random id already be taken (128 random
+    /// bits, so in theory only) nothing is stored and we try again with a fresh id.
+    ///
+    /// The new session is not cached: many are never read again (a visitor who looks at
+    /// one page, a bot) and would push returning visitors out. Its first read caches it.
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        while self.write(Kind::New, record).await? == Written::IdTaken {
+            record.id = Id::default();
+        }
+        Ok(())
+    }
 
-/// tower-sessions deletes the cookie (at logout, at the absolute timeout, for a cookie
-/// whose session is gone) with `__Host-session=; Path=/; Max-Age=0`, without `Secure`.
-/// Browsers refuse every `__Host-` cookie that is not `Secure`, this deleting one
-/// included, and would keep the old cookie. This gives our cookie's removal the
-/// attributes the cookie was set with, so the browser obeys it.
-async fn secure_cookie_removal(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    let cookies: Vec<HeaderValue> = headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|value| {
-            let parsed = value.to_str().ok().and_then(|v| Cookie::parse(v).ok());
-            match parsed {
-                Some(mut cookie) if cookie.name() == COOKIE_NAME => {
-                    cookie.set_secure(true);
-                    cookie.set_http_only(true);
-                    cookie.set_same_site(SameSite::Lax);
-                    cookie.set_path("/");
-                    HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| value.clone())
-                }
-                _ => value.clone(),
+    /// Updates the session's row if it is still there and live, as step 5's store does:
+    /// a session deleted meanwhile stays deleted. The writer updates the cache after the
+    /// commit, before this returns.
+    ///
+    /// Step 5 saves the session on every request, to move its expiry (express-session's
+    /// `rolling`). A save whose data is what the row holds, and whose expiry is less than
+    /// the touch interval past the row's, is not written: the row keeps its expiry, which
+    /// is at most the interval earlier than this request asked. That is connect-mongo's
+    /// `touchAfter`: a visitor reading pages costs one write per interval, not one per
+    /// page. The price is that a session can end up to the interval sooner than the idle
+    /// timeout after its last request. An expiry moved *earlier* is always written.
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        // What memory holds is what the row holds: only committed writes and rows read
+        // from the table go in.
+        if let Some(row) = self.cache.get(&record.id).await {
+            let moved = record.expiry_date - row.expiry_date;
+            if row.data == record.data && !moved.is_negative() && moved < self.touch_after {
+                return Ok(());
             }
-        })
-        .collect();
-    headers.remove(header::SET_COOKIE);
-    for cookie in cookies {
-        headers.append(header::SET_COOKIE, cookie);
+        }
+        self.write(Kind::Changed, record).await.map(drop)
     }
-    response
+
+    /// From memory if the session is there; otherwise from the table, keeping the copy in
+    /// memory unless a logout or a save came while it was being read (see [`Cache`]).
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        if let Some(record) = self.cache.get(id).await {
+            return Ok(Some(record));
+        }
+        let seen = self.cache.note().await;
+        let record = self.table.load(id).await?;
+        if let Some(record) = &record {
+            self.cache.fill(seen, record).await;
+        }
+        Ok(record)
+    }
+
+    /// Deletes the row, then drops the session from memory, in that order: a read that
+    /// starts after the cache forgot it finds no row either. Memory forgets it even if the
+    /// table's delete failed; forgetting is always safe, only keeping can be wrong.
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        let deleted = self.table.delete(id).await;
+        self.cache.forget(&[*id]).await;
+        deleted
+    }
 }
 
-/// The session layer saves the session after the handler has answered. If the store
-/// fails at that moment, it throws the answer away and sends an empty `500` instead;
-/// this turns that empty answer into a page that says what happened. (A store failure
-/// while a handler *reads* the session is already a page: the handler gets the error.)
-async fn explain_save_failure(response: Response) -> Response {
-    let empty = response.body().size_hint().exact() == Some(0);
-    if response.status() == StatusCode::INTERNAL_SERVER_ERROR && empty {
-        return AppError::NotSaved.into_response();
+#[async_trait]
+impl ExpiredDeletion for FastStore {
+    /// Expired rows leave the table here; the cache drops a session by itself when its
+    /// expiry date passes.
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        self.table.delete_expired().await
     }
-    response
-}
-
-/// tower-sessions counts time with the `time` crate; the settings use the standard library.
-fn to_time(duration: std::time::Duration) -> time::Duration {
-    time::Duration::try_from(duration).unwrap_or(time::Duration::MAX)
 }

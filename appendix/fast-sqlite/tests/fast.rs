@@ -1,18 +1,22 @@
-//! The lesson: the hardened app made fast, with the same rules. Reads are answered from
+//! The lesson: step 5's app made fast, with the same rules. Reads are answered from
 //! memory, writes are committed in batches, and still a logged-out session never comes
 //! back, through the cache or through the table.
 
-mod common;
+use std::time::Duration;
 
 use appendix_fast_sqlite::cache::Cache;
-use appendix_fast_sqlite::store;
-use common::{Browser, COOKIE, app_and_database, database_url, settings};
+use appendix_fast_sqlite::{FastStore, touch_interval};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, header};
+use http_body_util::BodyExt;
 use sqlx::SqlitePool;
+use step5_hardened::{COOKIE_NAME, Settings, Timeouts, store};
 use time::OffsetDateTime;
+use tower::ServiceExt;
 use tower_sessions::SessionStore;
+use tower_sessions::cookie::Key;
 use tower_sessions::session::{Id, Record};
-
-const GOOD_FORM: &str = "username=admin&password=1234";
 
 /// A session an hour from expiry that has counted `views` visits.
 fn session(id: Id, views: i32) -> Record {
@@ -28,44 +32,37 @@ fn views(record: Option<Record>) -> Option<i64> {
     record.and_then(|record| record.data.get("views")?.as_i64())
 }
 
-/// The database file as another program sees it: its rows, and a way to break it.
-struct Database {
-    pool: SqlitePool,
+/// A fresh database in a folder that lives as long as the returned guard.
+fn database_url() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
+    (dir, url)
 }
 
-impl Database {
-    async fn open(url: &str) -> Self {
-        let pool = SqlitePool::connect(url)
-            .await
-            .expect("the test can open the database");
-        Self { pool }
-    }
+async fn open(url: &str) -> FastStore {
+    FastStore::open(url, Duration::from_secs(60))
+        .await
+        .expect("the store opens")
+}
 
-    /// Rows in the session table.
-    async fn session_rows(&self) -> i64 {
-        let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM tower_sessions")
-            .fetch_one(&self.pool)
-            .await
-            .expect("the session table exists");
-        rows
-    }
+/// Takes the session table away, so that every query on it fails as on a broken disk.
+const BREAK: &str = "ALTER TABLE tower_sessions RENAME TO away";
+const REPAIR: &str = "ALTER TABLE away RENAME TO tower_sessions";
 
-    /// Takes the session table away, so that every query on it fails, as a broken
-    /// database would; [`Database::repair`] puts it back.
-    async fn break_table(&self) {
-        self.rename("tower_sessions", "tower_sessions_away").await;
-    }
+/// Runs `sql` on the database file as another program would, and returns the first
+/// number it gives (for `SELECT count(*)`).
+async fn sql(url: &str, sql: &str) -> i64 {
+    let pool = SqlitePool::connect(url).await.expect("the test opens it");
+    let number: Result<Option<i64>, _> = sqlx::query_scalar(sql).fetch_optional(&pool).await;
+    number.expect("the statement runs").unwrap_or_default()
+}
 
-    async fn repair(&self) {
-        self.rename("tower_sessions_away", "tower_sessions").await;
-    }
+const ROWS: &str = "SELECT count(*) FROM tower_sessions";
 
-    async fn rename(&self, from: &str, to: &str) {
-        sqlx::query(&format!("ALTER TABLE {from} RENAME TO {to}"))
-            .execute(&self.pool)
-            .await
-            .expect("rename the table");
-    }
+/// The session `id` as the table holds it, read by step 5's store, which has no cache.
+async fn in_table(url: &str, id: &Id) -> Option<Record> {
+    let table = store::open(url).await.expect("step 5's store opens");
+    table.load(id).await.expect("loads")
 }
 
 // The cache's rule, with the moments of a race taken one at a time: a read or a save of
@@ -73,27 +70,14 @@ impl Database {
 // between refuses the copy it brings back.
 
 #[tokio::test]
-async fn a_session_read_with_nothing_in_between_is_kept_in_memory() {
-    let cache = Cache::new(100);
-    let record = session(Id::default(), 1);
-
-    let seen = cache.note().await;
-    let kept = cache.fill(seen, &record).await;
-
-    assert!(kept);
-    assert_eq!(views(cache.get(&record.id).await), Some(1));
-}
-
-#[tokio::test]
 async fn a_read_that_began_before_a_logout_does_not_put_the_session_back_in_memory() {
     let cache = Cache::new(100);
     let record = session(Id::default(), 1);
 
-    // A request misses the cache and reads the row...
+    // A request misses the cache and reads the row; meanwhile another tab logs out (the
+    // row is deleted, the cache told); then the read comes back with what it read.
     let seen = cache.note().await;
-    // ...meanwhile another tab logs out: the row is deleted, the cache told...
     cache.forget(&[record.id]).await;
-    // ...and the first request comes back with the row it read before the logout.
     let kept = cache.fill(seen, &record).await;
 
     assert!(!kept);
@@ -105,11 +89,10 @@ async fn a_save_that_found_the_row_before_a_logout_does_not_put_the_session_back
     let cache = Cache::new(100);
     let record = session(Id::default(), 2);
 
-    // The writer's UPDATE finds the live row and commits...
+    // The writer's UPDATE finds the live row and commits; a logout deletes the row before
+    // the writer updates the cache; then the writer reports the session as updated.
     let seen = cache.note().await;
-    // ...a logout deletes the row before the writer updates the cache...
     cache.forget(&[record.id]).await;
-    // ...and the writer reports the session as updated.
     cache.saved(seen, &[&record], &[]).await;
 
     assert_eq!(cache.get(&record.id).await, None);
@@ -120,8 +103,8 @@ async fn a_read_that_began_before_a_save_does_not_replace_the_saved_state_in_mem
     let cache = Cache::new(100);
     let id = Id::default();
 
-    // A request reads the session with 1 visit; meanwhile another tab's save of 2
-    // visits commits and reaches the cache; then the read comes back with 1.
+    // A request reads the session with 1 visit; meanwhile another tab's save of 2 visits
+    // commits and reaches the cache; then the read comes back with 1.
     let read_seen = cache.note().await;
     let save_seen = cache.note().await;
     cache.saved(save_seen, &[&session(id, 2)], &[]).await;
@@ -133,62 +116,12 @@ async fn a_read_that_began_before_a_save_does_not_replace_the_saved_state_in_mem
 // The store: the cache and the batched writer together, through the `SessionStore`
 // methods tower-sessions calls.
 
-#[tokio::test]
-async fn a_session_read_once_is_answered_from_memory_while_the_table_is_unreadable() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let store = store::open(&url).await.expect("the store opens");
-    let database = Database::open(&url).await;
-    let mut record = session(Id::default(), 1);
-    store.create(&mut record).await.expect("stored");
-    store.load(&record.id).await.expect("the first read");
-
-    database.break_table().await;
-    let from_memory = store.load(&record.id).await;
-    let never_read = store.load(&Id::default()).await;
-    database.repair().await;
-
-    assert_eq!(views(from_memory.expect("no database needed")), Some(1));
-    assert!(
-        never_read.is_err(),
-        "an unknown session is looked up in SQLite"
-    );
-}
-
-#[tokio::test]
-async fn a_save_that_finds_no_row_does_not_put_the_session_back_in_memory() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let store = store::open(&url).await.expect("the store opens");
-    let mut record = session(Id::default(), 1);
-    store.create(&mut record).await.expect("stored");
-    // A slow request reads the session (and the cache keeps it)...
-    let read = store
-        .load(&record.id)
-        .await
-        .expect("loads")
-        .expect("the session is there");
-    // ...another tab logs out...
-    store.delete(&record.id).await.expect("deleted");
-    // ...and the slow request saves what it read, with one more visit.
-    let mut changed = read;
-    changed.data.insert("views".to_string(), 2.into());
-    store
-        .save(&changed)
-        .await
-        .expect("a save of a gone session is not an error");
-
-    assert_eq!(store.load(&record.id).await.expect("loads"), None);
-    assert_eq!(Database::open(&url).await.session_rows().await, 0);
-}
-
 // On this single-threaded runtime the writer runs only once the test waits, so the
-// writes started together by `join!` all reach it in one batch.
+// writes started together by one `join!` all reach it in one batch.
 #[tokio::test]
 async fn a_batch_of_saves_never_brings_back_a_deleted_session() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let store = store::open(&url).await.expect("the store opens");
+    let (_dir, url) = database_url();
+    let store = open(&url).await;
     let (mut live, mut logged_out) = (session(Id::default(), 1), session(Id::default(), 1));
     store.create(&mut live).await.expect("stored");
     store.create(&mut logged_out).await.expect("stored");
@@ -201,21 +134,18 @@ async fn a_batch_of_saves_never_brings_back_a_deleted_session() {
     logged_out.data.insert("views".to_string(), 2.into());
     let (saved_live, saved_logged_out) = tokio::join!(store.save(&live), store.save(&logged_out));
     saved_live.expect("saved");
-    saved_logged_out.expect("a save of a gone session is not an error");
+    saved_logged_out.expect("not an error: the session ended");
 
     assert_eq!(views(store.load(&live.id).await.expect("loads")), Some(2));
     assert_eq!(store.load(&logged_out.id).await.expect("loads"), None);
-    let reopened = store::open(&url).await.expect("the store opens again");
-    assert_eq!(reopened.load(&logged_out.id).await.expect("loads"), None);
-    assert_eq!(Database::open(&url).await.session_rows().await, 1);
+    assert_eq!(in_table(&url, &logged_out.id).await, None);
+    assert_eq!(sql(&url, ROWS).await, 1);
 }
 
-// Single-threaded, as above: the writes started by one `join!` form one batch.
 #[tokio::test]
 async fn new_sessions_that_draw_the_same_id_each_get_a_row_of_their_own() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let store = store::open(&url).await.expect("the store opens");
+    let (_dir, url) = database_url();
+    let store = open(&url).await;
 
     // One at a time: the id is taken by the time the second session is stored.
     let (mut first, mut second) = (session(Id(7), 1), session(Id(7), 2));
@@ -230,21 +160,15 @@ async fn new_sessions_that_draw_the_same_id_each_get_a_row_of_their_own() {
 
     let ids: std::collections::HashSet<Id> = [first.id, second.id, third.id, fourth.id].into();
     assert_eq!(ids.len(), 4, "every session has an id of its own");
-    assert_eq!(Database::open(&url).await.session_rows().await, 4);
-    // Read back through a second store, whose memory is empty: each row holds its own data.
-    let reopened = store::open(&url).await.expect("the store opens again");
     for (record, count) in [(&first, 1), (&second, 2), (&third, 3), (&fourth, 4)] {
-        let loaded = reopened.load(&record.id).await.expect("loads");
-        assert_eq!(views(loaded), Some(count));
+        assert_eq!(views(in_table(&url, &record.id).await), Some(count));
     }
 }
 
-// Single-threaded, as above: the three saves reach the writer in one batch.
 #[tokio::test]
 async fn of_simultaneous_saves_of_one_session_the_last_is_kept() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let store = store::open(&url).await.expect("the store opens");
+    let (_dir, url) = database_url();
+    let store = open(&url).await;
     let mut record = session(Id::default(), 1);
     store.create(&mut record).await.expect("stored");
     store.load(&record.id).await.expect("loads");
@@ -259,34 +183,25 @@ async fn of_simultaneous_saves_of_one_session_the_last_is_kept() {
         result.expect("saved");
     }
 
-    let in_memory = store.load(&record.id).await.expect("loads");
-    let reopened = store::open(&url).await.expect("the store opens again");
-    let in_table = reopened.load(&record.id).await.expect("loads");
-    assert_eq!(views(in_memory), Some(4));
-    assert_eq!(views(in_table), Some(4));
-    assert_eq!(Database::open(&url).await.session_rows().await, 1);
+    assert_eq!(views(store.load(&record.id).await.expect("loads")), Some(4));
+    assert_eq!(views(in_table(&url, &record.id).await), Some(4));
 }
 
 #[tokio::test]
 async fn a_save_the_database_refused_is_not_remembered_in_memory() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let store = store::open(&url).await.expect("the store opens");
-    let database = Database::open(&url).await;
+    let (_dir, url) = database_url();
+    let store = open(&url).await;
     let mut record = session(Id::default(), 1);
     store.create(&mut record).await.expect("stored");
     store.load(&record.id).await.expect("loads");
 
-    database.break_table().await;
+    sql(&url, BREAK).await;
     let refused = store.save(&session(record.id, 2)).await;
-    database.repair().await;
+    sql(&url, REPAIR).await;
 
     assert!(refused.is_err());
-    assert_eq!(
-        views(store.load(&record.id).await.expect("loads")),
-        Some(1),
-        "the session is as the database has it"
-    );
+    let now = store.load(&record.id).await.expect("loads");
+    assert_eq!(views(now), Some(1), "the session is as the table has it");
 }
 
 /// Many rounds of one session's tabs reading and saving while one of them logs out, on
@@ -294,9 +209,8 @@ async fn a_save_the_database_refused_is_not_remembered_in_memory() {
 /// once the logout has answered the session is gone from memory and from the table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_racing_other_tabs_never_brings_the_session_back() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let store = store::open(&url).await.expect("the store opens");
+    let (_dir, url) = database_url();
+    let store = open(&url).await;
 
     for round in 0..1000 {
         let mut record = session(Id::default(), 1);
@@ -306,18 +220,18 @@ async fn a_logout_racing_other_tabs_never_brings_the_session_back() {
         if round % 2 == 0 {
             store.load(&id).await.expect("loads");
         }
-
-        let mut tabs = Vec::new();
-        for tab in 0..6 {
-            let store = store.clone();
-            tabs.push(tokio::spawn(async move {
-                if tab % 2 == 0 {
-                    store.load(&id).await.map(drop)
-                } else {
-                    store.save(&session(id, 2 + tab)).await
-                }
-            }));
-        }
+        let tabs: Vec<_> = (0..6)
+            .map(|tab| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    if tab % 2 == 0 {
+                        store.load(&id).await.map(drop)
+                    } else {
+                        store.save(&session(id, 2 + tab)).await
+                    }
+                })
+            })
+            .collect();
         let logout = {
             let store = store.clone();
             tokio::spawn(async move { store.delete(&id).await })
@@ -327,106 +241,144 @@ async fn a_logout_racing_other_tabs_never_brings_the_session_back() {
         }
         logout.await.expect("no panic").expect("logged out");
 
-        assert_eq!(
-            store.load(&id).await.expect("loads"),
-            None,
-            "round {round}: the session came back"
-        );
+        let after = store.load(&id).await.expect("loads");
+        assert_eq!(after, None, "round {round}: the session came back");
     }
-    assert_eq!(Database::open(&url).await.session_rows().await, 0);
+    assert_eq!(sql(&url, ROWS).await, 0);
 }
 
-// The app: what a visitor sees.
+// The app: step 5's, on this store, as a visitor sees it.
+
+/// Step 5's app on a fast store whose sessions end after `idle` without a request, with
+/// the demo login admin / 1234.
+async fn app(url: &str, idle: Duration) -> Router {
+    let mut settings = Settings::new(Key::try_generate().expect("randomness for a key"));
+    settings.timeouts = Timeouts {
+        idle,
+        absolute: Duration::from_secs(3600),
+    };
+    let store = FastStore::open(url, touch_interval(idle)).await;
+    step5_hardened::app(store.expect("opens"), settings)
+}
+
+/// One request: its status, the session cookie it sets (`name=value`) and its page.
+async fn send(app: &Router, method: &str, path: &str, cookie: &str) -> (u16, String, String) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(if path == "/login" {
+            "username=admin&password=1234"
+        } else {
+            ""
+        }))
+        .expect("a valid request");
+    let response = app.clone().oneshot(request).await.expect("an answer");
+    let set_cookie = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok()?.split(';').next())
+        .find(|cookie| cookie.starts_with(COOKIE_NAME))
+        .unwrap_or_default()
+        .to_string();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.expect("a body");
+    let page = String::from_utf8_lossy(&body.to_bytes()).into_owned();
+    (status, set_cookie, page)
+}
 
 #[tokio::test]
 async fn the_dashboard_is_answered_from_memory_and_a_visit_that_cannot_be_saved_is_a_500_page() {
-    let (app, url) = app_and_database(settings()).await;
-    let database = Database::open(&url).await;
-    let mut browser = Browser::new(&app);
-    browser.post_form("/login", GOOD_FORM).await;
-    let first = browser.get("/dashboard").await;
+    let (_dir, url) = database_url();
+    let app = app(&url, Duration::from_secs(1800)).await;
+    let (_, cookie, _) = send(&app, "POST", "/login", "").await;
+    send(&app, "GET", "/dashboard", &cookie).await;
 
-    // Reading the dashboard again needs no database: it is read-only, and the session
-    // is in memory. Counting a visit is a write, and a write must reach the database.
-    database.break_table().await;
-    let dashboard = browser.get("/dashboard").await;
-    let visit = browser.get("/").await;
-    database.repair().await;
-    let repaired = browser.get("/").await;
+    // Reading the dashboard again needs no database: the session is in memory, and the
+    // expiry moved too little to be written. Counting a visit is a write, and a write
+    // must reach the database.
+    sql(&url, BREAK).await;
+    let (dashboard, _, page) = send(&app, "GET", "/dashboard", &cookie).await;
+    let (visit, _, refused) = send(&app, "GET", "/", &cookie).await;
+    sql(&url, REPAIR).await;
+    let (_, _, counted) = send(&app, "GET", "/", &cookie).await;
 
-    assert_eq!(first.status, 200, "{}", first.body);
-    assert_eq!(dashboard.status, 200, "{}", dashboard.body);
+    assert_eq!(dashboard, 200, "{page}");
+    assert!(page.contains("Welcome user 1 to the dashboard"), "{page}");
+    assert_eq!(visit, 500, "{refused}");
+    assert!(refused.contains("could not save your session"), "{refused}");
     assert!(
-        dashboard.body.contains("Welcome user 1 to the dashboard"),
-        "{}",
-        dashboard.body
-    );
-    assert_eq!(visit.status, 500, "{}", visit.body);
-    assert!(
-        visit.body.contains("could not save your session"),
-        "{}",
-        visit.body
-    );
-    assert!(
-        repaired.body.contains("Welcome! First visit."),
-        "the refused visit was not counted: {}",
-        repaired.body
+        counted.contains("Welcome! First visit."),
+        "not counted: {counted}"
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_logout_while_other_tabs_load_pages_logs_every_tab_out() {
-    let settings = settings();
-    let (app, url) = app_and_database(settings.clone()).await;
+// The touch interval: a save that only moves the expiry a little is not written.
 
-    for round in 0..10 {
-        let mut browser = Browser::new(&app);
-        browser.post_form("/login", GOOD_FORM).await;
-        let cookie = browser.session_cookie().expect("logged in");
-        // The dashboard holds the logout form, and its token.
-        browser.get("/dashboard").await;
-        let token = browser.token().await;
+#[tokio::test]
+async fn a_save_that_moves_only_the_expiry_within_the_interval_writes_nothing() {
+    let (_dir, url) = database_url();
+    let store = open(&url).await;
+    let mut record = session(Id::default(), 1);
+    store.create(&mut record).await.expect("stored");
+    store
+        .load(&record.id)
+        .await
+        .expect("read once, so in memory");
+    let written = in_table(&url, &record.id).await;
+    let later = |secs| Record {
+        expiry_date: record.expiry_date + time::Duration::seconds(secs),
+        ..record.clone()
+    };
 
-        // Other tabs read the dashboard and count visits (a write) while this one logs out.
-        let tabs: Vec<_> = (0..4)
-            .map(|tab| {
-                let mut other = Browser::new(&app);
-                other.set_cookie(COOKIE, &cookie);
-                let path = if tab % 2 == 0 { "/dashboard" } else { "/" };
-                tokio::spawn(async move {
-                    for _ in 0..3 {
-                        other.get(path).await;
-                    }
-                })
-            })
-            .collect();
-        let logout = browser
-            .post_raw(
-                "/logout",
-                "application/x-www-form-urlencoded",
-                format!("_csrf={token}"),
-                None,
-            )
-            .await;
-        for tab in tabs {
-            tab.await.expect("no panic");
-        }
-
-        assert!(
-            logout.body.contains("Logged out successfully"),
-            "round {round}: {}",
-            logout.body
-        );
-        // The old cookie, from this server's memory and from a fresh server's table.
-        let restarted = appendix_fast_sqlite::app(
-            store::open(&url).await.expect("the store opens again"),
-            settings.clone(),
-        );
-        for server in [&app, &restarted] {
-            let mut late_tab = Browser::new(server);
-            late_tab.set_cookie(COOKIE, &cookie);
-            let page = late_tab.get("/dashboard").await;
-            assert_eq!(page.status, 401, "round {round}: {}", page.body);
-        }
+    // Requests within the minute, each saving the session with its expiry moved along.
+    // With the table gone, any write would fail: these do not write.
+    sql(&url, BREAK).await;
+    for secs in [1, 30, 59] {
+        store.save(&later(secs)).await.expect("nothing to write");
     }
+    sql(&url, REPAIR).await;
+    let after_touches = in_table(&url, &record.id).await;
+    // Past the minute, the expiry is written; so is any change to the data, at once.
+    store.save(&later(61)).await.expect("written");
+    let after_interval = in_table(&url, &record.id).await;
+    store.save(&session(record.id, 2)).await.expect("written");
+
+    assert_eq!(after_touches, written, "the row was not written");
+    assert_eq!(
+        after_interval.map(|r| r.expiry_date),
+        Some(later(61).expiry_date)
+    );
+    assert_eq!(views(in_table(&url, &record.id).await), Some(2));
+}
+
+#[tokio::test]
+async fn reading_pages_keeps_a_session_alive_with_few_writes_and_idling_ends_it() {
+    // An idle timeout of 4 s, so a touch interval of 2 s.
+    let (_dir, url) = database_url();
+    let app = app(&url, Duration::from_secs(4)).await;
+    let (_, cookie, _) = send(&app, "POST", "/login", "").await;
+    // The row's expiry in milliseconds (sqlx stores it as RFC 3339 text).
+    let expiry = "SELECT CAST(julianday(substr(expiry_date, 1, 23)) * 86400000 AS INTEGER) \
+                  FROM tower_sessions";
+
+    // Ten reads, half a second apart: 5 s in all, past the idle timeout. Each one saves
+    // the session; the row is written only when its expiry is 2 s old.
+    let mut expiries = vec![sql(&url, expiry).await];
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (status, _, page) = send(&app, "GET", "/dashboard", &cookie).await;
+        assert_eq!(status, 200, "logged out while reading: {page}");
+        expiries.push(sql(&url, expiry).await);
+    }
+    expiries.dedup();
+    // Then nothing for longer than the idle timeout.
+    tokio::time::sleep(Duration::from_millis(4200)).await;
+    let (idle, _, _) = send(&app, "GET", "/dashboard", &cookie).await;
+
+    assert!(expiries.len() > 1, "the expiry never moved");
+    assert!(expiries.len() < 7, "written {} times in 11", expiries.len());
+    assert_eq!(idle, 401, "the session outlived its idle timeout");
 }

@@ -1,185 +1,91 @@
 //! # Appendix — several instances
 //!
-//! The hardened session app, run as several copies behind a load balancer that share
-//! their logins. The sessions live in one PostgreSQL server that every instance reads
-//! and writes; the cookie only carries the session id, so any instance can answer any
-//! request. A login through one instance is a login on all, a logout through any ends it
-//! on all at once, and instances without `SESSION_SECRET` sign with one key kept in the
-//! database. A SQLite file (the default) stays the right store for one machine.
+//! Step 5's app, run as several copies behind a load balancer that share their logins.
+//! With `DATABASE_URL=postgres://…` the sessions live in one PostgreSQL server that every
+//! instance reads and writes (`PgStore`, in `postgres.rs`); the cookie only carries the session id, so any
+//! instance can answer any request. A login through one instance is a login on all, a
+//! logout through any is final on all, and instances without `SESSION_SECRET` sign with one
+//! key kept in the database. Any other `DATABASE_URL` goes to step 5's SQLite store, the
+//! right one for a single machine.
 //!
 //! ```text
 //! cargo run -p appendix-several-instances    # one instance on SQLite: http://localhost:3000/login
-//! cargo test -p appendix-several-instances   # needs PostgreSQL installed (apt-get install postgresql)
+//! cargo test -p appendix-several-instances   # needs the PostgreSQL programs (apt-get install postgresql)
 //!
 //! # two instances sharing a PostgreSQL server you can reach:
-//! DATABASE_URL=postgres://postgres@127.0.0.1/postgres PORT=3001 cargo run -p appendix-several-instances
-//! DATABASE_URL=postgres://postgres@127.0.0.1/postgres PORT=3002 cargo run -p appendix-several-instances
+//! DATABASE_URL=postgres://app:app@localhost/sessions PORT=3001 cargo run -p appendix-several-instances
+//! DATABASE_URL=postgres://app:app@localhost/sessions PORT=3002 cargo run -p appendix-several-instances
 //! ```
 //!
-//! Settings, all optional (the README explains each): `PORT`, `DATABASE_URL` (default
-//! `appendix/several-instances/sessions.db`; `postgres://USER:PASSWORD@HOST/DB` for a
-//! shared store), `SESSION_SECRET` (base64, at least 64 random bytes:
-//! `openssl rand -base64 64`), `SESSION_IDLE_TIMEOUT_SECS` (default 1800),
-//! `SESSION_ABSOLUTE_TIMEOUT_SECS` (default 28800), `SESSION_TOUCH_AFTER_SECS` (default
-//! 60), `ADMIN_PASSWORD_HASH` (an argon2id PHC string), `RUST_LOG`.
-//!
-//! This file only reads the configuration, opens the database and the port and serves; the application
-//! itself (the Express tutorial's `app.js`) is built by [`appendix_several_instances::app`] in
-//! `lib.rs`, so tests can drive it without a network.
+//! The other settings are step 5's (`SESSION_SECRET`, the timeouts, `ADMIN_PASSWORD_HASH`,
+//! `RUST_LOG`); every instance must get the same ones.
 
-use std::io::IsTerminal;
-use std::net::SocketAddr;
+use std::fmt::Display;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use appendix_several_instances::{Config, Settings, Timeouts, store, throttle};
-use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
+use step5_hardened::{Config, Settings, server, store};
+use tower_sessions::cookie::Key;
+use tower_sessions::{ExpiredDeletion, SessionStore};
 
 /// How often expired sessions are deleted from the database.
 const CLEANUP_PERIOD: Duration = Duration::from_secs(60);
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Colours only on a terminal: a log piped into a file or another program would be full
-    // of escape codes. `NO_COLOR` (https://no-color.org) turns them off on a terminal too.
-    let colour = std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_ansi(colour)
-        .init();
-
-    // A bad setting is the user's mistake, not a bug: one line that names it, then exit 1.
-    let config = match Config::from_env() {
-        Ok(config) => config,
+    server::log_to(std::io::stdout);
+    // A bad setting or a database that cannot be reached is the user's to fix, not a bug:
+    // one line that says what is wrong (never a password), then exit 1.
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
-
-    // Where session data lives between requests: a SQLite file, or a PostgreSQL server
-    // that every instance of the app shares, as `DATABASE_URL` says. It is opened before
-    // the port, so a bad `DATABASE_URL` or an unreachable server stops the server at once.
-    let store = match store::open_any(&config.database_url).await {
-        Ok(store) => store,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let cleanup = tokio::spawn(store::delete_expired_every(store.clone(), CLEANUP_PERIOD));
-
-    // The classroom defaults work out of the box, and say once why they are not for
-    // production.
-    let mut defaulted = Vec::new();
-    let cookie_key = match config.session_secret {
-        Some(key) => key,
-        None => match store.stored_key().await {
-            Ok(key) => {
-                defaulted
-                    .push("SESSION_SECRET (cookies are signed with a key kept in the database)");
-                key
-            }
-            Err(err) => {
-                eprintln!("error: cannot read or store the cookie key in the database: {err}");
-                return ExitCode::FAILURE;
-            }
-        },
-    };
-    let admin_password_hash = config.admin_password_hash.unwrap_or_else(|| {
-        defaulted.push("ADMIN_PASSWORD_HASH (the demo user admin/1234 can log in)");
-        appendix_several_instances::DEMO_PASSWORD_HASH.to_string()
-    });
-    if !defaulted.is_empty() {
-        tracing::warn!(
-            "not set, fine for a class but not for production: {}",
-            defaulted.join("; ")
-        );
     }
-    let settings = Settings {
-        cookie_key,
-        timeouts: Timeouts {
-            idle: config.idle_timeout,
-            absolute: config.absolute_timeout,
-            touch_after: config.touch_after,
-        },
-        admin_password_hash,
-        throttle: throttle::Limits::default(),
-    };
+}
 
-    let shutdown = match shutdown_signal() {
-        Ok(shutdown) => shutdown,
-        Err(err) => {
-            eprintln!("error: cannot listen for Ctrl-C and SIGTERM: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-
-    let listener = match TcpListener::bind(config.addr).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            eprintln!(
-                "error: cannot listen on {}: {err} (is another step still running? stop it or set PORT)",
-                config.addr
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    match listener.local_addr() {
-        // On loopback the address is given as `localhost`, the name the pages use: a browser
-        // keeps separate cookies for `localhost` and `127.0.0.1`, so opening the other name
-        // would start a new session.
-        Ok(addr) if addr.ip().is_loopback() => {
-            tracing::info!("listening on http://localhost:{}", addr.port())
-        }
-        Ok(addr) => tracing::info!("listening on http://{addr}"),
-        Err(err) => tracing::warn!("listening, but the address is unknown: {err}"),
+async fn run() -> Result<(), String> {
+    let config = Config::from_env()?;
+    let url = &config.database_url;
+    // The store is chosen by the URL's scheme, the two sqlx and libpq accept for
+    // PostgreSQL. Everything else is step 5's, which opens `sqlite:` and refuses the rest.
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = appendix_several_instances::open(url).await?;
+        serve_with(&config, store.clone(), store.stored_key()).await
+    } else {
+        let store = store::open(url).await.map_err(|err| err.to_string())?;
+        serve_with(&config, store.clone(), store.stored_key()).await
     }
+}
 
-    // `with_connect_info` hands each request the client's address, which the login
-    // throttle counts failures by.
-    let app = appendix_several_instances::app(store, settings);
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+/// Step 5's app on `store`, as step 5's `main` runs it.
+async fn serve_with<S, E>(
+    config: &Config,
+    store: S,
+    stored_key: impl Future<Output = Result<Key, E>>,
+) -> Result<(), String>
+where
+    S: SessionStore + ExpiredDeletion + Clone,
+    E: Display,
+{
+    let settings = Settings::from_config(config, stored_key).await?;
+    let cleanup = tokio::spawn(delete_expired_every(store.clone(), CLEANUP_PERIOD));
+    let served = step5_hardened::serve(config.addr, step5_hardened::app(store, settings)).await;
     // The clean-up task holds no transaction between rounds: stopping it is safe.
     cleanup.abort();
-    if let Err(err) = served {
-        eprintln!("error: the server stopped: {err}");
-        return ExitCode::FAILURE;
+    served
+}
+
+/// Deletes expired sessions every `period`; a failed round is logged and tried again at
+/// the next. With several instances every one of them runs it, and the deletes overlap
+/// harmlessly. (Step 5's `store::delete_expired_every` takes its SQLite store only.)
+async fn delete_expired_every(store: impl ExpiredDeletion, period: Duration) {
+    let mut interval = tokio::time::interval(period);
+    loop {
+        interval.tick().await;
+        if let Err(err) = store.delete_expired().await {
+            tracing::warn!("could not delete expired sessions: {err}");
+        }
     }
-    ExitCode::SUCCESS
-}
-
-/// Installs the Ctrl-C and SIGTERM handlers and returns a future that resolves when
-/// either arrives; `axum::serve` then stops accepting connections and lets the requests
-/// in flight finish. The handlers are installed before the server says it is listening,
-/// so a signal sent right after that line is never missed.
-#[cfg(unix)]
-fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {},
-            _ = terminate.recv() => {},
-        }
-        tracing::info!("shutting down");
-    })
-}
-
-/// Windows has no SIGTERM; Ctrl-C is the way to stop a lesson server there.
-#[cfg(not(unix))]
-fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
-    Ok(async {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::info!("shutting down");
-        }
-    })
 }

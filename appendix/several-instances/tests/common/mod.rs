@@ -1,537 +1,139 @@
-//! Test helpers: a tiny browser for the in-process app, a real server process, and a
-//! throwaway PostgreSQL server ([`postgres`]).
-#![allow(dead_code)] // each test file uses its own subset of these helpers
+//! Instances of the add-on, started as a user starts them (the binary, a port, a
+//! `DATABASE_URL`), and the few HTTP requests the tests send them, written by hand.
+
+#![allow(dead_code)] // Each test file uses its own part of this.
 
 pub mod postgres;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
+use std::time::Duration;
 
-use appendix_several_instances::Settings;
-use axum::Router;
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Request, StatusCode, header};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
-use tower_sessions::cookie::Key;
-use tower_sessions::session::{Id, Record};
-use tower_sessions::{MemoryStore, SessionStore, session_store};
-
-/// The session cookie's name.
-pub const COOKIE: &str = appendix_several_instances::COOKIE_NAME;
-
-/// The default settings with a fresh random cookie key.
-pub fn settings() -> Settings {
-    Settings::new(Key::generate())
+/// One running instance of the add-on, stopped (killed, as a crash would) when dropped.
+pub struct Instance {
+    child: Child,
+    pub port: u16,
 }
 
-/// The application with a fresh memory store. `main` opens SQLite, but the earlier
-/// lessons' tests check the routes and the session layer, which are the same whatever the
-/// store; what SQLite changes is tested on SQLite in persistence.rs and server.rs.
-pub fn app() -> Router {
-    appendix_several_instances::app(MemoryStore::default(), settings())
-}
-
-/// The application as `main` builds it, with `settings`, on a fresh SQLite database in a
-/// temporary folder. The router owns the folder (as an extension), so the database lives
-/// exactly as long as the app under test.
-pub async fn app_with(settings: Settings) -> Router {
-    app_and_database(settings).await.0
-}
-
-/// [`app_with`], and the URL of its database, for tests that look at the rows.
-pub async fn app_and_database(settings: Settings) -> (Router, String) {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(&dir);
-    let store = appendix_several_instances::store::open(&url)
-        .await
-        .expect("the store opens");
-    (
-        appendix_several_instances::app(store, settings).layer(axum::Extension(Arc::new(dir))),
-        url,
-    )
-}
-
-/// A sqlx URL for a database file in `dir`.
-pub fn database_url(dir: &tempfile::TempDir) -> String {
-    format!("sqlite://{}", dir.path().join("sessions.db").display())
-}
-
-/// A memory store with a switch that makes every operation fail, to show what a visitor
-/// sees when the session store is down.
-#[derive(Clone, Debug, Default)]
-pub struct FlakyStore {
-    inner: MemoryStore,
-    broken: Arc<AtomicBool>,
-    deletes_broken: Arc<AtomicBool>,
-}
-
-impl FlakyStore {
-    pub fn set_broken(&self, broken: bool) {
-        self.broken.store(broken, Ordering::SeqCst);
-    }
-
-    /// Breaks only deleting: the session still loads (so the CSRF check passes) but
-    /// logging out fails, as when the database goes away mid-request.
-    pub fn set_deletes_broken(&self, broken: bool) {
-        self.deletes_broken.store(broken, Ordering::SeqCst);
-    }
-
-    fn check(&self) -> session_store::Result<()> {
-        if self.broken.load(Ordering::SeqCst) {
-            return Err(session_store::Error::Backend(
-                "the test broke the store".into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-#[async_trait::async_trait]
-impl SessionStore for FlakyStore {
-    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        self.check()?;
-        self.inner.create(record).await
-    }
-    async fn save(&self, record: &Record) -> session_store::Result<()> {
-        self.check()?;
-        self.inner.save(record).await
-    }
-    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        self.check()?;
-        self.inner.load(id).await
-    }
-    async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.check()?;
-        if self.deletes_broken.load(Ordering::SeqCst) {
-            return Err(session_store::Error::Backend(
-                "the test broke deleting".into(),
-            ));
-        }
-        self.inner.delete(id).await
-    }
-}
-
-/// A response as a user would see it: status, headers and page text.
-pub struct Page {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-impl Page {
-    /// The `Set-Cookie` headers of this response.
-    pub fn set_cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .map(|value| value.to_str().expect("Set-Cookie is ASCII").to_string())
-            .collect()
-    }
-}
-
-/// One browser: it keeps the cookies the server sets and sends them back, so a test
-/// reads like a person clicking through the site. Requests go straight into the
-/// router (`oneshot`): no port, no network.
-pub struct Browser {
-    app: Router,
-    cookies: BTreeMap<String, String>,
-    /// The CSRF token of the last page that had a form, as a browser holds the page.
-    csrf_token: Option<String>,
-    /// The client address the server sees (`ConnectInfo`), if the test sets one.
-    addr: Option<SocketAddr>,
-}
-
-impl Browser {
-    /// A browser with an empty cookie jar, talking to `app`. Clones of one router share
-    /// its session store, so several browsers can visit the same server.
-    pub fn new(app: &Router) -> Self {
-        Self {
-            app: app.clone(),
-            cookies: BTreeMap::new(),
-            csrf_token: None,
-            addr: None,
-        }
-    }
-
-    pub async fn get(&mut self, path: &str) -> Page {
-        let request = Request::get(path)
-            .body(Body::empty())
-            .expect("valid request");
-        self.send(request).await
-    }
-
-    /// A browser seen by the server as coming from `addr`.
-    pub fn from_addr(app: &Router, addr: SocketAddr) -> Self {
-        Self {
-            addr: Some(addr),
-            ..Self::new(app)
-        }
-    }
-
-    /// Submits a form as a person does: open the page that holds the form, then send
-    /// it with the page's hidden `_csrf` field. (A page without a form, such as the 401
-    /// page, leaves the browser with the token it had, which is then out of date.)
-    pub async fn post_form(&mut self, path: &str, body: &str) -> Page {
-        let token = self.token_for(path).await.unwrap_or_default();
-        let body = if body.is_empty() {
-            format!("_csrf={token}")
-        } else {
-            format!("{body}&_csrf={token}")
-        };
-        self.post_raw(path, "application/x-www-form-urlencoded", body, None)
-            .await
-    }
-
-    /// Posts JSON, as an API client does after reading the token from the form's page:
-    /// the token goes in the `X-CSRF-Token` header.
-    pub async fn post_json(&mut self, path: &str, body: &str) -> Page {
-        let token = self.token_for(path).await;
-        self.post_raw(path, "application/json", body.to_string(), token.as_deref())
-            .await
-    }
-
-    /// Posts any body with the token in the header.
-    pub async fn post(&mut self, path: &str, content_type: &str, body: impl Into<Body>) -> Page {
-        let token = self.token_for(path).await;
-        self.post_raw(path, content_type, body, token.as_deref())
-            .await
-    }
-
-    /// Opens the page that holds the form for `path` and returns the token it carries.
-    pub async fn token_for(&mut self, path: &str) -> Option<String> {
-        let page = if path == "/logout" {
-            "/dashboard"
-        } else {
-            "/login"
-        };
-        self.get(page).await;
-        self.csrf_token.clone()
-    }
-
-    /// Posts exactly what it is given: no token unless `token` is set.
-    pub async fn post_raw(
-        &mut self,
-        path: &str,
-        content_type: &str,
-        body: impl Into<Body>,
-        token: Option<&str>,
-    ) -> Page {
-        let mut request = Request::post(path).header(header::CONTENT_TYPE, content_type);
-        if let Some(token) = token {
-            request = request.header("x-csrf-token", token);
-        }
-        self.send(request.body(body.into()).expect("valid request"))
-            .await
-    }
-
-    /// The token from the last form this browser saw, loading the login page if none.
-    pub async fn token(&mut self) -> String {
-        if self.csrf_token.is_none() {
-            self.get("/login").await;
-        }
-        self.csrf_token
-            .clone()
-            .expect("the login page has a CSRF token")
-    }
-
-    /// Forgets the page it holds, as a new tab would.
-    pub fn forget_token(&mut self) {
-        self.csrf_token = None;
-    }
-
-    /// The session cookie's value, if the browser has one.
-    pub fn session_cookie(&self) -> Option<String> {
-        self.cookies.get(COOKIE).cloned()
-    }
-
-    /// Sends `request` with this browser's cookies and stores the ones it gets back.
-    pub async fn send(&mut self, mut request: Request<Body>) -> Page {
-        if let Some(addr) = self.addr {
-            request.extensions_mut().insert(ConnectInfo(addr));
-        }
-        if !self.cookies.is_empty() {
-            let jar: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            let value = jar.join("; ").parse().expect("cookie header is valid");
-            request.headers_mut().insert(header::COOKIE, value);
-        }
-        let response = self
-            .app
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("router is infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body can be read")
-            .to_bytes();
-        let page = Page {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        };
-        for set_cookie in page.set_cookies() {
-            self.store_cookie(&set_cookie);
-        }
-        if let Some(token) = csrf_token_in(&page.body) {
-            self.csrf_token = Some(token);
-        }
-        page
-    }
-
-    /// Applies one `Set-Cookie` header the way a browser does: a cookie with
-    /// `Max-Age=0` (or an empty value) is deleted, any other replaces the old one.
-    ///
-    /// Like a browser, it ignores a `__Host-` cookie that is not `Secure`, has a `Domain`
-    /// or a `Path` other than `/`, and a `__Secure-` cookie that is not `Secure`. Such a
-    /// header changes nothing, even when it is meant to delete the cookie.
-    fn store_cookie(&mut self, set_cookie: &str) {
-        let mut parts = set_cookie.split(';').map(str::trim);
-        let Some((name, value)) = parts.next().and_then(|pair| pair.split_once('=')) else {
-            return;
-        };
-        let attributes: Vec<(String, &str)> = parts
-            .map(|attr| {
-                let (key, value) = attr.split_once('=').unwrap_or((attr, ""));
-                (key.trim().to_ascii_lowercase(), value.trim())
-            })
-            .collect();
-        let get = |key: &str| attributes.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
-        let secure = get("secure").is_some();
-        let host_only_root = get("domain").is_none() && get("path") == Some("/");
-        if (name.starts_with("__Secure-") && !secure)
-            || (name.starts_with("__Host-") && !(secure && host_only_root))
-        {
-            return;
-        }
-        let expired = get("max-age") == Some("0");
-        if expired || value.is_empty() {
-            self.cookies.remove(name);
-        } else {
-            self.cookies.insert(name.to_string(), value.to_string());
-        }
-    }
-
-    /// The cookie jar, to copy it into another browser or tamper with it.
-    pub fn cookies(&self) -> &BTreeMap<String, String> {
-        &self.cookies
-    }
-
-    pub fn set_cookie(&mut self, name: &str, value: &str) {
-        self.cookies.insert(name.to_string(), value.to_string());
-    }
-}
-
-/// The value of the `_csrf` hidden field in a page, if it has a form.
-pub fn csrf_token_in(body: &str) -> Option<String> {
-    let (_, rest) = body.split_once(r#"name="_csrf" value=""#)?;
-    rest.split('"').next().map(str::to_string)
-}
-
-/// The real binary, started with `PORT=0` so the system picks a free port, which the
-/// test reads from the server's "listening on" log line.
-pub struct Server {
-    pub child: Child,
-    /// Where to connect: the logged address, with `localhost` as `127.0.0.1`.
-    pub addr: String,
-    /// The "listening on" line exactly as the server wrote it.
-    pub log_line: String,
-    /// The temporary database folder, when the test did not choose a `DATABASE_URL`.
-    _dir: Option<tempfile::TempDir>,
-    /// Every line the server has logged so far.
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    /// Starts the server with `envs`; without a `DATABASE_URL` among them it gets a
-    /// database of its own in a temporary folder, never the default file.
-    pub fn start(envs: &[(&str, &str)]) -> Self {
-        Self::start_in(Path::new("."), envs)
-    }
-
-    /// [`Server::start`], with `working_dir` as the server's current directory.
-    pub fn start_in(working_dir: &Path, envs: &[(&str, &str)]) -> Self {
-        let mut dir = None;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_appendix-several-instances"));
-        command.current_dir(working_dir);
-        if !envs.iter().any(|(name, _)| *name == "DATABASE_URL") {
-            let temp = tempfile::tempdir().expect("a temporary folder");
-            command.env("DATABASE_URL", database_url(&temp));
-            dir = Some(temp);
-        }
-        let mut child = command
+impl Instance {
+    /// Starts the binary on a free port with `database_url` and waits for its `listening
+    /// on` line; panics with its error when it stops instead.
+    pub fn start(database_url: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_appendix-several-instances"))
+            // The tester's own settings must not leak in.
+            .env_remove("SESSION_SECRET")
+            .env_remove("ADMIN_PASSWORD_HASH")
+            .env_remove("RUST_LOG")
             .env("PORT", "0")
-            .env("RUST_LOG", "info")
-            // Not `NO_COLOR`: the log must come out plain because stdout is a pipe.
-            .env_remove("NO_COLOR")
-            .envs(envs.iter().copied())
+            .env("DATABASE_URL", database_url)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("the binary starts");
+
+        // The log goes on being read (and dropped) after the line, so that the server
+        // never blocks on a full pipe.
         let stdout = child.stdout.take().expect("stdout is piped");
-        let mut lines = BufReader::new(stdout).lines();
-        let mut early = Vec::new();
-        let (log_line, addr) = loop {
-            let line = lines
-                .next()
-                .expect("the server logs where it listens before exiting")
-                .expect("log line is UTF-8");
-            early.push(line.clone());
-            if let Some((_, rest)) = line.split_once("listening on http://") {
-                // The server listens on IPv4 loopback only; `localhost` may resolve to the
-                // IPv6 `::1` first, which refuses (slowly, on Windows) before IPv4 is tried.
-                let addr = rest.trim().replacen("localhost", "127.0.0.1", 1);
-                break (line, addr);
-            }
-        };
-        // Keep reading the log, so the server never blocks on a full pipe and the test
-        // can read what it said.
-        let log = Arc::new(Mutex::new(early));
-        let sink = Arc::clone(&log);
+        let (port_found, port) = mpsc::channel();
         std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().expect("log lock").push(line);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some((_, port)) = line.split_once("listening on http://localhost:") {
+                    let _ = port_found.send(port.trim().parse::<u16>());
+                }
             }
         });
-        Self {
-            child,
-            addr,
-            log_line,
-            _dir: dir,
-            log,
-        }
+        let Ok(Ok(port)) = port.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            let mut stderr = String::new();
+            let _ = child
+                .stderr
+                .take()
+                .map(|mut pipe| pipe.read_to_string(&mut stderr));
+            panic!("the instance did not start: {stderr}");
+        };
+        Self { child, port }
     }
 
-    /// Sends one raw HTTP/1.1 request and returns the whole response as text, so the
-    /// test sees exactly what crossed the wire.
-    pub fn request(&self, head: &str) -> String {
-        self.send_raw(&format!(
-            "{head}\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
+    /// `cookie` is a `Cookie` header's value, or `""` for none.
+    pub fn get(&self, path: &str, cookie: &str) -> Response {
+        self.send(&format!(
+            "GET {path} HTTP/1.1\r\n{}\r\n",
+            cookie_header(cookie)
         ))
     }
 
-    /// Sends one raw HTTP/1.1 request with a body.
-    pub fn request_with_body(&self, head: &str, content_type: &str, body: &str) -> String {
-        self.send_raw(&format!(
-            "{head}\r\nHost: {}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
+    /// A form post, as curl sends it: no `Origin` or `Sec-Fetch-Site`, which step 5's
+    /// cross-origin check lets through.
+    pub fn post(&self, path: &str, cookie: &str, form: &str) -> Response {
+        self.send(&format!(
+            "POST {path} HTTP/1.1\r\n{}\
+             Content-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n\r\n{form}",
+            cookie_header(cookie),
+            form.len()
         ))
     }
 
-    /// Everything the server has logged so far.
-    pub fn log(&self) -> String {
-        self.log.lock().expect("log lock").join("\n")
-    }
-
-    /// The log once it holds `text`, or after five seconds without it: another thread
-    /// reads the log, and may not have read a line the server has just written.
-    pub fn log_with(&self, text: &str) -> String {
-        for _ in 0..50 {
-            let log = self.log();
-            if log.contains(text) {
-                return log;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        self.log()
-    }
-
-    /// Logs in over TCP as a browser would (the form page first, for its cookie and
-    /// token) and returns the session cookie (`name=value`).
+    /// Logs in as the demo user; the session cookie, as a `Cookie` header carries it.
     pub fn log_in(&self) -> String {
-        let form = self.request("GET /login HTTP/1.1");
-        let cookie = cookie_from(&form).expect("the login page starts a session");
-        let token = csrf_token_in(&form).expect("the login page has a token");
-        let login = self.request_with_body(
-            &format!("POST /login HTTP/1.1\r\nCookie: {cookie}\r\nX-CSRF-Token: {token}"),
-            "application/json",
-            r#"{"username":"admin","password":"1234"}"#,
+        let page = self.post("/login", "", "username=admin&password=1234");
+        assert!(
+            page.text.contains("Logged in successfully"),
+            "{}",
+            page.text
         );
-        assert!(login.contains("Logged in successfully"), "{login}");
-        cookie_from(&login).expect("logging in sets a new cookie")
+        page.cookie().expect("a login sets the session cookie")
     }
 
-    /// Logs out over TCP from the dashboard's form; returns the whole response.
-    pub fn log_out(&self, cookie: &str) -> String {
-        let dashboard = self.request(&format!("GET /dashboard HTTP/1.1\r\nCookie: {cookie}"));
-        let token = csrf_token_in(&dashboard).expect("the dashboard has a logout form");
-        self.request_with_body(
-            &format!("POST /logout HTTP/1.1\r\nCookie: {cookie}"),
-            "application/x-www-form-urlencoded",
-            &format!("_csrf={token}"),
-        )
-    }
-
-    fn send_raw(&self, request: &str) -> String {
-        let mut stream = TcpStream::connect(&self.addr).expect("server accepts connections");
+    fn send(&self, head_and_body: &str) -> Response {
+        let (head, body) = head_and_body.split_once("\r\n").expect("a request line");
+        let request =
+            format!("{head}\r\nHost: localhost\r\nConnection: close\r\n{body}").into_bytes();
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("the instance is up");
+        stream.write_all(&request).expect("the request is sent");
+        let mut text = String::new();
         stream
-            .write_all(request.as_bytes())
-            .expect("request is sent");
-        let mut response = String::new();
-        stream
-            .read_to_string(&mut response)
-            .expect("response is read");
-        response
-    }
-
-    /// Sends SIGTERM, as `kill` or a service manager would, and waits for the exit.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
-        #[cfg(unix)]
-        {
-            use nix::sys::signal::{Signal, kill};
-            use nix::unistd::Pid;
-            let pid = i32::try_from(self.child.id()).expect("a process id fits in pid_t");
-            kill(Pid::from_raw(pid), Signal::SIGTERM).expect("SIGTERM is sent");
-        }
-        #[cfg(not(unix))]
-        self.child.kill().expect("the server is ended");
-        self.child.wait().expect("server exits")
-    }
-
-    /// Ends the server at once, as a crash or `kill -9` would: it gets no chance to clean
-    /// up (SIGKILL on Unix, `TerminateProcess` on Windows).
-    pub fn crash(mut self) -> std::process::ExitStatus {
-        self.child.kill().expect("the server is ended");
-        self.child.wait().expect("server exits")
+            .read_to_string(&mut text)
+            .expect("the answer arrives");
+        Response { text }
     }
 }
 
-impl Drop for Server {
+fn cookie_header(cookie: &str) -> String {
+    if cookie.is_empty() {
+        String::new()
+    } else {
+        format!("Cookie: {cookie}\r\n")
+    }
+}
+
+impl Drop for Instance {
     fn drop(&mut self) {
-        // A failing test must not leave a server behind.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-/// The `name=value` pair of the first `Set-Cookie` header in a raw response.
-pub fn cookie_from(response: &str) -> Option<String> {
-    response.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("set-cookie").then(|| {
-            value
-                .trim()
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .to_string()
+/// An HTTP answer, headers and page together.
+pub struct Response {
+    pub text: String,
+}
+
+impl Response {
+    /// `200`, `401`...
+    pub fn status(&self) -> &str {
+        self.text.get(9..12).unwrap_or("")
+    }
+
+    /// The session cookie this answer sets, as `name=value`.
+    pub fn cookie(&self) -> Option<String> {
+        self.text.lines().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            let (cookie, _attributes) = value.trim().split_once(';')?;
+            name.eq_ignore_ascii_case("set-cookie")
+                .then(|| cookie.to_string())
         })
-    })
+    }
 }

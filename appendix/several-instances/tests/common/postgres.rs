@@ -1,6 +1,11 @@
 //! A throwaway PostgreSQL server for the tests: made in a temporary folder, listening on
 //! a free port, stopped and deleted when dropped. Nothing to set up beforehand but the
 //! PostgreSQL programs (`apt-get install postgresql`, `brew install postgresql@17`).
+//!
+//! Written here because the crates that do this do not fit a class: `postgresql_embedded`
+//! downloads PostgreSQL at test time, `testcontainers` needs Docker, and `pgtemp` looks
+//! for the programs on PATH only (Debian keeps them elsewhere) and cannot run them as
+//! root, as CI containers do.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -35,10 +40,7 @@ impl Postgres {
                 .arg(dir.path())
                 .status()
                 .expect("chown runs");
-            assert!(
-                owned.success(),
-                "cannot give the folder to the postgres user"
-            );
+            assert!(owned.success(), "cannot chown the folder to postgres");
         }
 
         let initialised = pg_command(&bin, as_root, "initdb")
@@ -69,10 +71,9 @@ impl Postgres {
             if let Ok(Some(status)) = server.try_wait() {
                 panic!("PostgreSQL stopped at start-up ({status}); is port {port} taken?");
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "PostgreSQL did not start within a minute"
-            );
+            if started.elapsed() > Duration::from_secs(60) {
+                panic!("PostgreSQL did not start within a minute");
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
         Self {
@@ -87,7 +88,12 @@ impl Postgres {
 
     /// The `DATABASE_URL` of the server's default database.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        self.url_of("postgres")
+    }
+
+    /// The `DATABASE_URL` of one of the server's databases.
+    pub fn url_of(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
 }
 
@@ -108,15 +114,15 @@ impl Drop for Postgres {
 
 /// The folder holding `initdb`, `postgres` and `pg_ctl`. Debian keeps them out of PATH,
 /// in `/usr/lib/postgresql/VERSION/bin`, and Homebrew's versioned formulas may too, in
-/// `HOMEBREW/opt/postgresql@VERSION/bin`: there the newest version wins. Otherwise they
-/// must be on PATH.
+/// `HOMEBREW/opt/postgresql@VERSION/bin`; otherwise they must be on PATH. Any version does.
 fn programs() -> Option<PathBuf> {
     let installed = [
         ("/usr/lib/postgresql", ""),
         ("/opt/homebrew/opt", "postgresql@"),
         ("/usr/local/opt", "postgresql@"),
     ];
-    let newest = installed
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    installed
         .iter()
         .flat_map(|&(parent, prefix)| {
             std::fs::read_dir(parent)
@@ -126,35 +132,14 @@ fn programs() -> Option<PathBuf> {
                 .filter(move |entry| entry.file_name().to_string_lossy().starts_with(prefix))
                 .map(|entry| entry.path().join("bin"))
         })
-        .filter(|bin| has_programs(bin))
-        .max_by_key(|bin| version_of(bin));
-    newest.or_else(|| {
-        let path = std::env::var_os("PATH")?;
-        std::env::split_paths(&path).find(|dir| has_programs(dir))
-    })
+        .chain(std::env::split_paths(&path))
+        .find(|dir| has_programs(dir))
 }
 
 fn has_programs(dir: &Path) -> bool {
     ["initdb", "postgres", "pg_ctl"]
         .iter()
         .all(|program| dir.join(program).is_file() || dir.join(format!("{program}.exe")).is_file())
-}
-
-/// `/usr/lib/postgresql/15/bin` or `/opt/homebrew/opt/postgresql@15/bin` -> 15, so that
-/// 15 comes after 9.
-fn version_of(bin: &Path) -> u32 {
-    bin.parent()
-        .and_then(Path::file_name)
-        .and_then(|name| {
-            name.to_str()?
-                .rsplit('@')
-                .next()?
-                .split('.')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
 }
 
 fn is_root() -> bool {
