@@ -202,8 +202,9 @@ pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
         )
 }
 
-/// Response headers that tell the browser to be strict with our pages.
-fn with_security_headers(router: Router) -> Router {
+/// Response headers that tell the browser to be strict with our pages. Public, so that a
+/// layer put around [`app`] can give its own answers the same.
+pub fn with_security_headers(router: Router) -> Router {
     // Not sent: `Strict-Transport-Security` (HSTS), which helmet sends. Browsers ignore
     // it over plain HTTP, and this server speaks nothing else: it takes effect only
     // through the TLS proxy in front, for that proxy's domain and, with

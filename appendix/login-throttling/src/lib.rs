@@ -37,7 +37,7 @@ use futures_util::{StreamExt, stream};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
-use step5_hardened::{BODY_DEADLINE, BODY_LIMIT, ErrorPage};
+use step5_hardened::{BODY_DEADLINE, BODY_LIMIT, ErrorPage, with_security_headers};
 use tokio::sync::OwnedMutexGuard;
 use tower_http::timeout::RequestBodyDeadlineLayer;
 
@@ -288,10 +288,14 @@ impl Drop for Attempt {
 /// Puts the throttle around `app`: `POST /login` goes through it, everything else
 /// straight on.
 pub fn throttle_logins(app: Router, throttle: Throttle) -> Router {
-    app.layer(from_fn_with_state(throttle, check_login))
+    let app = app
+        .layer(from_fn_with_state(throttle, check_login))
         // The body is read here, outside step 5's own limits: it gets the same total
         // time to arrive, so a client that trickles it cannot hold the request open.
-        .layer(RequestBodyDeadlineLayer::new(BODY_DEADLINE))
+        .layer(RequestBodyDeadlineLayer::new(BODY_DEADLINE));
+    // The refusal page gets step 5's strict headers too (its own pages get them again,
+    // the same values).
+    with_security_headers(app)
 }
 
 /// The middleware: reads the username, asks the throttle, hands the login on to step 5

@@ -34,6 +34,9 @@ async fn repeated_failures_lock_the_account_even_against_the_right_password() {
         answer.body
     );
     assert!(answer.body.contains("then try again"), "{}", answer.body);
+    // The refusal page is as strict as step 5's own pages.
+    assert!(answer.headers.contains_key("content-security-policy"));
+    assert_eq!(answer.headers["cache-control"], "no-store");
 }
 
 #[tokio::test]

@@ -70,22 +70,10 @@ where
     E: Display,
 {
     let settings = Settings::from_config(config, stored_key).await?;
-    let cleanup = tokio::spawn(delete_expired_every(store.clone(), CLEANUP_PERIOD));
+    // With several instances every one of them cleans up; the deletes overlap harmlessly.
+    let cleanup = tokio::spawn(store::delete_expired_every(store.clone(), CLEANUP_PERIOD));
     let served = step5_hardened::serve(config.addr, step5_hardened::app(store, settings)).await;
     // The clean-up task holds no transaction between rounds: stopping it is safe.
     cleanup.abort();
     served
-}
-
-/// Deletes expired sessions every `period`; a failed round is logged and tried again at
-/// the next. With several instances every one of them runs it, and the deletes overlap
-/// harmlessly. (Step 5's `store::delete_expired_every` takes its SQLite store only.)
-async fn delete_expired_every(store: impl ExpiredDeletion, period: Duration) {
-    let mut interval = tokio::time::interval(period);
-    loop {
-        interval.tick().await;
-        if let Err(err) = store.delete_expired().await {
-            tracing::warn!("could not delete expired sessions: {err}");
-        }
-    }
 }
