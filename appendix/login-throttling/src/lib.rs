@@ -20,8 +20,7 @@
 //! in, the lock would tell the guesser the moment they found it.
 
 use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -378,18 +377,13 @@ fn too_many_attempts(seconds: u64) -> Response {
         detail: Some(format!("Wait {seconds} s, then try again.")),
         next: ("/login", "Back to the login page"),
     };
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, page).into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    response
+    let retry_after = [(header::RETRY_AFTER, HeaderValue::from(seconds))];
+    (StatusCode::TOO_MANY_REQUESTS, retry_after, page).into_response()
 }
 
 /// The queue an account's logins wait in.
 fn queue_of(account: &str) -> usize {
-    let mut hasher = DefaultHasher::new();
-    account.hash(&mut hasher);
-    (hasher.finish() % QUEUES as u64) as usize
+    (BuildHasherDefault::<DefaultHasher>::default().hash_one(account) % QUEUES as u64) as usize
 }
 
 /// Usernames are counted without case and cut to a sane length, so `Admin` and `admin`

@@ -28,12 +28,9 @@ async fn repeated_failures_lock_the_account_even_against_the_right_password() {
     let retry_after = answer.headers["retry-after"].to_str().ok();
     let retry_after: u64 = retry_after.and_then(|s| s.parse().ok()).expect("seconds");
     assert!((1..=900).contains(&retry_after), "{retry_after}");
-    assert!(
-        answer.body.contains("Too many login attempts"),
-        "{}",
-        answer.body
-    );
-    assert!(answer.body.contains("then try again"), "{}", answer.body);
+    let page = &answer.body;
+    assert!(page.contains("Too many login attempts"), "{page}");
+    assert!(page.contains("then try again"), "{page}");
     // The refusal page is as strict as step 5's own pages.
     assert!(answer.headers.contains_key("content-security-policy"));
     assert_eq!(answer.headers["cache-control"], "no-store");

@@ -59,12 +59,10 @@ pub async fn send(app: &Router, request: Request<Body>) -> Answer {
     let response = app.clone().oneshot(request).await.expect("infallible");
     let (parts, body) = response.into_parts();
     let body = body.collect().await.expect("a body").to_bytes();
-    let body = String::from_utf8_lossy(&body).into_owned();
-    let (status, headers) = (parts.status, parts.headers);
     Answer {
-        status,
-        headers,
-        body,
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
     }
 }
 
@@ -109,12 +107,11 @@ impl Server {
                     .push_str(&format!("{line}\n"));
             }
         });
-        let _dir = dir;
         Self {
             child,
             port,
             log,
-            _dir,
+            _dir: dir,
         }
     }
 
