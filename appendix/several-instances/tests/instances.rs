@@ -22,9 +22,7 @@ fn a_login_through_one_instance_is_a_login_on_all_and_a_logout_through_any_is_fi
             .map(|_| scope.spawn(|| Instance::start(&postgres.url())))
             .collect();
         let started = starting.into_iter().map(|start| start.join());
-        started
-            .collect::<Result<_, _>>()
-            .expect("every instance starts")
+        started.map(|s| s.expect("every instance starts")).collect()
     });
 
     let cookie = servers[0].log_in();
@@ -113,13 +111,7 @@ fn any_other_url_goes_to_step_5s_sqlite_store() {
 /// Issue 20, item 7: a `?password=` in `DATABASE_URL` was printed in clear.
 #[test]
 fn an_unreachable_postgres_stops_the_server_with_one_line_that_shows_no_password() {
-    // A port nobody listens on: bound, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
-
-    let host = format!("127.0.0.1:{port}");
+    let host = format!("127.0.0.1:{}", common::postgres::free_port());
     let urls = [
         format!("postgres://app:hunter2@{host}/sessions"),
         format!("postgresql://{host}/sessions?user=app&password=hunter2"),
@@ -130,15 +122,7 @@ fn an_unreachable_postgres_stops_the_server_with_one_line_that_shows_no_password
     // Started together: each waits 5 s for PostgreSQL before it gives up.
     let started: Vec<_> = urls
         .iter()
-        .map(|url| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_appendix-several-instances"))
-                .env("DATABASE_URL", url)
-                .env("PORT", "0")
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("the binary runs")
-        })
+        .map(|url| common::command(url).spawn().expect("the binary runs"))
         .collect();
 
     for child in started {

@@ -17,21 +17,26 @@ pub struct Instance {
     pub port: u16,
 }
 
+/// The binary with `database_url`, on a port the system picks, its output piped.
+pub fn command(database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_appendix-several-instances"));
+    command
+        // The tester's own settings must not leak in.
+        .env_remove("SESSION_SECRET")
+        .env_remove("ADMIN_PASSWORD_HASH")
+        .env_remove("RUST_LOG")
+        .env("PORT", "0")
+        .env("DATABASE_URL", database_url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
 impl Instance {
     /// Starts the binary on a free port with `database_url` and waits for its `listening
     /// on` line; panics with its error when it stops instead.
     pub fn start(database_url: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_appendix-several-instances"))
-            // The tester's own settings must not leak in.
-            .env_remove("SESSION_SECRET")
-            .env_remove("ADMIN_PASSWORD_HASH")
-            .env_remove("RUST_LOG")
-            .env("PORT", "0")
-            .env("DATABASE_URL", database_url)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
+        let mut child = command(database_url).spawn().expect("the binary starts");
 
         // The log goes on being read (and dropped) after the line, so that the server
         // never blocks on a full pipe.
@@ -46,11 +51,8 @@ impl Instance {
         });
         let Ok(Ok(port)) = port.recv_timeout(Duration::from_secs(30)) else {
             let _ = child.kill();
-            let mut stderr = String::new();
-            let _ = child
-                .stderr
-                .take()
-                .map(|mut pipe| pipe.read_to_string(&mut stderr));
+            let stderr = child.wait_with_output().map(|out| out.stderr);
+            let stderr = String::from_utf8_lossy(&stderr.unwrap_or_default()).into_owned();
             panic!("the instance did not start: {stderr}");
         };
         Self { child, port }
@@ -79,11 +81,8 @@ impl Instance {
     /// Logs in as the demo user; the session cookie, as a `Cookie` header carries it.
     pub fn log_in(&self) -> String {
         let page = self.post("/login", "", "username=admin&password=1234");
-        assert!(
-            page.text.contains("Logged in successfully"),
-            "{}",
-            page.text
-        );
+        let text = &page.text;
+        assert!(text.contains("Logged in successfully"), "{text}");
         page.cookie().expect("a login sets the session cookie")
     }
 

@@ -164,7 +164,8 @@ fn pg_command(bin: &Path, as_root: bool, program: &str) -> Command {
     command
 }
 
-fn free_port() -> u16 {
+/// A port nobody listens on: bound, then released.
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("an address").port()
 }
