@@ -45,6 +45,17 @@ async fn open(url: &str) -> FastStore {
         .expect("the store opens")
 }
 
+/// A store on a fresh database, holding one session of 1 visit that was read once, so
+/// that it is in memory.
+async fn store_with_a_session() -> (tempfile::TempDir, String, FastStore, Record) {
+    let (dir, url) = database_url();
+    let store = open(&url).await;
+    let mut record = session(Id::default(), 1);
+    store.create(&mut record).await.expect("stored");
+    store.load(&record.id).await.expect("loads");
+    (dir, url, store, record)
+}
+
 /// Takes the session table away, so that every query on it fails as on a broken disk.
 const BREAK: &str = "ALTER TABLE tower_sessions RENAME TO away";
 const REPAIR: &str = "ALTER TABLE away RENAME TO tower_sessions";
@@ -167,17 +178,9 @@ async fn new_sessions_that_draw_the_same_id_each_get_a_row_of_their_own() {
 
 #[tokio::test]
 async fn of_simultaneous_saves_of_one_session_the_last_is_kept() {
-    let (_dir, url) = database_url();
-    let store = open(&url).await;
-    let mut record = session(Id::default(), 1);
-    store.create(&mut record).await.expect("stored");
-    store.load(&record.id).await.expect("loads");
+    let (_dir, url, store, record) = store_with_a_session().await;
 
-    let (two, three, four) = (
-        session(record.id, 2),
-        session(record.id, 3),
-        session(record.id, 4),
-    );
+    let [two, three, four] = [2, 3, 4].map(|views| session(record.id, views));
     let saved = tokio::join!(store.save(&two), store.save(&three), store.save(&four));
     for result in [saved.0, saved.1, saved.2] {
         result.expect("saved");
@@ -189,11 +192,7 @@ async fn of_simultaneous_saves_of_one_session_the_last_is_kept() {
 
 #[tokio::test]
 async fn a_save_the_database_refused_is_not_remembered_in_memory() {
-    let (_dir, url) = database_url();
-    let store = open(&url).await;
-    let mut record = session(Id::default(), 1);
-    store.create(&mut record).await.expect("stored");
-    store.load(&record.id).await.expect("loads");
+    let (_dir, url, store, record) = store_with_a_session().await;
 
     sql(&url, BREAK).await;
     let refused = store.save(&session(record.id, 2)).await;
@@ -319,14 +318,7 @@ async fn the_dashboard_is_answered_from_memory_and_a_visit_that_cannot_be_saved_
 
 #[tokio::test]
 async fn a_save_that_moves_only_the_expiry_within_the_interval_writes_nothing() {
-    let (_dir, url) = database_url();
-    let store = open(&url).await;
-    let mut record = session(Id::default(), 1);
-    store.create(&mut record).await.expect("stored");
-    store
-        .load(&record.id)
-        .await
-        .expect("read once, so in memory");
+    let (_dir, url, store, record) = store_with_a_session().await;
     let written = in_table(&url, &record.id).await;
     let later = |secs| Record {
         expiry_date: record.expiry_date + time::Duration::seconds(secs),
