@@ -266,6 +266,21 @@ pub fn with_security_headers(router: Router) -> Router {
 /// included, and would keep the old cookie. This gives our cookie's removal the
 /// attributes the cookie was set with, so the browser obeys it.
 async fn secure_cookie_removal(mut response: Response) -> Response {
+    // Only the removal has an empty value (`__Host-session=;`). The cookie the session
+    // layer sets on nearly every response already has all four attributes (see [`app`])
+    // and passes untouched, without being parsed and written again.
+    let is_removal = |value: &HeaderValue| {
+        (value.as_bytes().strip_prefix(COOKIE_NAME.as_bytes()))
+            .is_some_and(|rest| rest.starts_with(b"=;"))
+    };
+    if !response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(is_removal)
+    {
+        return response;
+    }
     let headers = response.headers_mut();
     let cookies: Vec<HeaderValue> = headers
         .get_all(header::SET_COOKIE)

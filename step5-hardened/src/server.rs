@@ -28,8 +28,16 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// (Ctrl-C, SIGTERM). Then it exits whatever the clients are doing.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// What is logged when `RUST_LOG` is not set: `info`, but only warnings and errors from
+/// the session crates. tower-sessions opens an `info` span around every request and
+/// every session read and save, about ten a page: they print nothing of their own, yet
+/// each is created, entered and closed by the log's bookkeeping, which took 5 % or more
+/// of the server's time under load (`perf`, see `bench/FINDINGS.md`). Their warnings (a
+/// garbled cookie) and errors (a failed save) are still logged.
+const DEFAULT_LOG_FILTER: &str = "info,tower_sessions=warn,tower_sessions_core=warn";
+
 /// Sends the log to `writer` (`std::io::stdout` in `main`), at the level `RUST_LOG`
-/// asks for, `info` by default.
+/// asks for, [`DEFAULT_LOG_FILTER`] by default.
 pub fn log_to<W>(writer: W)
 where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
@@ -40,7 +48,9 @@ where
     let colour = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
+        )
         .with_ansi(colour)
         .with_writer(writer)
         .init();
