@@ -266,42 +266,25 @@ pub fn with_security_headers(router: Router) -> Router {
 /// included, and would keep the old cookie. This gives our cookie's removal the
 /// attributes the cookie was set with, so the browser obeys it.
 async fn secure_cookie_removal(mut response: Response) -> Response {
-    // Only the removal has an empty value (`__Host-session=;`). The cookie the session
-    // layer sets on nearly every response already has all four attributes (see [`app`])
-    // and passes untouched, without being parsed and written again.
-    let is_removal = |value: &HeaderValue| {
-        (value.as_bytes().strip_prefix(COOKIE_NAME.as_bytes()))
-            .is_some_and(|rest| rest.starts_with(b"=;"))
-    };
-    if !response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .any(is_removal)
-    {
-        return response;
-    }
-    let headers = response.headers_mut();
-    let cookies: Vec<HeaderValue> = headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|value| {
-            let parsed = value.to_str().ok().and_then(|v| Cookie::parse(v).ok());
-            match parsed {
-                Some(mut cookie) if cookie.name() == COOKIE_NAME => {
-                    cookie.set_secure(true);
-                    cookie.set_http_only(true);
-                    cookie.set_same_site(SameSite::Lax);
-                    cookie.set_path("/");
-                    HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| value.clone())
-                }
-                _ => value.clone(),
-            }
-        })
-        .collect();
-    headers.remove(header::SET_COOKIE);
-    for cookie in cookies {
-        headers.append(header::SET_COOKIE, cookie);
+    for (name, value) in response.headers_mut().iter_mut() {
+        // Only the removal has an empty value (`__Host-session=;`). The cookie the session
+        // layer sets on nearly every response already has all four attributes (see
+        // [`app`]) and is left as it is, without being parsed and written again.
+        let removal = (value.as_bytes().strip_prefix(COOKIE_NAME.as_bytes()))
+            .is_some_and(|rest| rest.starts_with(b"=;"));
+        if name != header::SET_COOKIE || !removal {
+            continue;
+        }
+        let Some(mut cookie) = value.to_str().ok().and_then(|v| Cookie::parse(v).ok()) else {
+            continue;
+        };
+        cookie.set_secure(true);
+        cookie.set_http_only(true);
+        cookie.set_same_site(SameSite::Lax);
+        cookie.set_path("/");
+        if let Ok(secured) = HeaderValue::from_str(&cookie.to_string()) {
+            *value = secured;
+        }
     }
     response
 }
