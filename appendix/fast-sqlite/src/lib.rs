@@ -79,7 +79,7 @@ impl FastStore {
     /// The store, with `run` as its writer (the tests give it one that crashes).
     fn start<W, F>(table: Store, lock: Option<File>, touch_after: Duration, run: W) -> Self
     where
-        W: Fn(sqlx::SqlitePool, writer::Queue, Cache) -> F + Send + 'static,
+        W: Fn(sqlx::SqlitePool, Arc<writer::Queue>, Cache) -> F + Send + 'static,
         F: Future<Output = Result<(), sqlx::Error>> + Send + 'static,
     {
         let cache = Cache::new(CACHE_CAPACITY);

@@ -1,8 +1,10 @@
 //! The writer: one task, one connection, one statement for every session write waiting
-//! ("group commit"), and a supervisor that starts it again if it stops.
+//! ("group commit"), a supervisor that starts it again if it stops, and a checkpointer
+//! that does SQLite's housekeeping beside it, so that no visitor waits for that.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
@@ -23,8 +25,22 @@ const BATCH_SIZE: usize = 256;
 /// database that keeps failing gets a log line now and then, not a busy loop.
 const RESTART_PAUSE: Duration = Duration::from_millis(200);
 
-/// The queue of writes, shared by the writers the supervisor starts one after another.
-pub type Queue = Arc<Mutex<mpsc::Receiver<Write>>>;
+/// How often the checkpointer copies the write-ahead log into the database file.
+const CHECKPOINT_PERIOD: Duration = Duration::from_millis(25);
+
+/// The length of the write-ahead log, in pages of 4 KiB, past which the writer starts it
+/// over: 16 MiB.
+const LOG_LIMIT: i64 = 4096;
+
+/// What the writers the supervisor starts one after another share with each other and
+/// with the checkpointer.
+#[derive(Debug)]
+pub struct Queue {
+    /// The session writes waiting.
+    writes: Mutex<mpsc::Receiver<Write>>,
+    /// Set by the checkpointer when the log has grown past [`LOG_LIMIT`].
+    log_full: AtomicBool,
+}
 
 /// A brand-new session must not replace someone else's row; a changed one replaces its
 /// own, if it is still there.
@@ -101,14 +117,18 @@ pub(crate) async fn supervise<W, F>(
     cache: Cache,
     run: W,
 ) where
-    W: Fn(SqlitePool, Queue, Cache) -> F,
+    W: Fn(SqlitePool, Arc<Queue>, Cache) -> F,
     F: Future<Output = Result<(), sqlx::Error>> + Send + 'static,
 {
-    let queue = Arc::new(Mutex::new(queue));
+    let queue = Arc::new(Queue {
+        writes: Mutex::new(queue),
+        log_full: AtomicBool::new(false),
+    });
+    let checkpointer = tokio::spawn(checkpoint_every(pool.clone(), queue.clone()));
     loop {
         let why = match tokio::spawn(run(pool.clone(), queue.clone(), cache.clone())).await {
             // The queue is closed: no store is left to write for.
-            Ok(Ok(())) => return,
+            Ok(Ok(())) => return checkpointer.abort(),
             Ok(Err(err)) => err.to_string(),
             Err(crashed) => crashed.to_string(),
         };
@@ -140,21 +160,98 @@ pub(crate) async fn supervise<W, F>(
 /// visitors had an answer yet.
 pub(crate) async fn write_in_batches(
     pool: SqlitePool,
-    queue: Queue,
+    queue: Arc<Queue>,
     cache: Cache,
 ) -> Result<(), sqlx::Error> {
     // A connection of its own, taken out of the pool: never shared, never returned, never
     // "pinged" before use.
     let mut conn = pool.acquire().await?.detach();
-    let mut queue = queue.lock().await;
+    // A commit appends to the write-ahead log (the `-wal` file). By default the
+    // connection whose commit takes the log past 1000 pages then copies the log into the
+    // database file and flushes it to disk (a "checkpoint") before its statement returns.
+    // That connection is the writer, and every visitor in the queue would wait for it:
+    // under a stream of new sessions, about one request in a hundred took a second. The
+    // checkpointer ([`checkpoint_every`]) does that copying instead. And should a burst of
+    // writes ever grow the `-wal` file past 64 MiB, it is cut back to that size when the
+    // log starts over.
+    sqlx::query("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864")
+        .execute(&mut conn)
+        .await?;
+    let mut writes = queue.writes.lock().await;
     let mut batch = Vec::with_capacity(BATCH_SIZE);
-    while queue.recv_many(&mut batch, BATCH_SIZE).await > 0 {
+    while writes.recv_many(&mut batch, BATCH_SIZE).await > 0 {
         let (new, changed) = batch.drain(..).partition(|write| write.kind == Kind::New);
         let inserted = insert_new(&mut conn, new).await;
         let saved = save_changed(&mut conn, &cache, changed).await;
         inserted.and(saved)?;
+        if queue.log_full.load(Ordering::Relaxed) && restart_log(&mut conn).await {
+            queue.log_full.store(false, Ordering::Relaxed);
+        }
     }
     Ok(())
+}
+
+/// Copies into the database file what the checkpointer has not copied yet, a few pages,
+/// and has the next commit write the log from its start again. Done by the writer,
+/// between two batches, because it is the only connection that never has to wait for a
+/// writer to finish: any other one would hold the writer up for longer.
+///
+/// Whether that is dealt with: false if another connection was checkpointing at that
+/// moment (a logout's commit can start one), and it is tried again after the next batch.
+async fn restart_log(conn: &mut SqliteConnection) -> bool {
+    let restarted = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)")
+        .fetch_one(conn)
+        .await;
+    match restarted {
+        Ok((busy, _, _)) => busy == 0,
+        // Nothing is lost: the log still holds every page. It is tried again once the
+        // checkpointer finds the log long.
+        Err(err) => {
+            tracing::warn!("the session database's log could not start over: {err}");
+            true
+        }
+    }
+}
+
+/// The checkpointer: every [`CHECKPOINT_PERIOD`], on a connection of the pool, copies the
+/// pages the writer has added to the write-ahead log into the database file, while the
+/// writer goes on (`PASSIVE`: it waits for nobody and makes nobody wait).
+///
+/// SQLite starts the log over only once every page in it has been copied, and under a
+/// steady stream of writes each copy ends with the writer already further on: the log,
+/// and the `-wal` file, would grow for as long as the stream lasts (1.7 GB in 13 s of
+/// new sessions). So when the log passes [`LOG_LIMIT`], the checkpointer asks the writer
+/// to start it over ([`restart_log`]).
+async fn checkpoint_every(pool: SqlitePool, queue: Arc<Queue>) {
+    let mut ticks = tokio::time::interval(CHECKPOINT_PERIOD);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        ticks.tick().await;
+        // Until the writer has started the log over, the checkpointer keeps out of its
+        // way: with a checkpoint running, the writer's could not run.
+        if queue.log_full.load(Ordering::Relaxed) {
+            continue;
+        }
+        // The answer: (1 if it could not finish, pages in the log, pages copied).
+        let checkpoint = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await;
+        match checkpoint {
+            Ok((_, logged, _)) => {
+                failing = false;
+                if logged > LOG_LIMIT {
+                    queue.log_full.store(true, Ordering::Relaxed);
+                }
+            }
+            // Said once, not forty times a second, for as long as the fault lasts.
+            Err(err) if !failing => {
+                failing = true;
+                tracing::warn!("a checkpoint of the session database failed: {err}");
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// Inserts brand-new sessions in one statement. A row whose id is taken is left alone
@@ -299,11 +396,11 @@ mod tests {
         let table = step5_hardened::store::open(&url).await.expect("opens");
         // The first writer takes one write and panics, as a bug in it would.
         let crash = Arc::new(AtomicBool::new(true));
-        let run = move |pool, queue: Queue, cache| {
+        let run = move |pool, queue: Arc<Queue>, cache| {
             let crash = crash.swap(false, Ordering::SeqCst);
             async move {
                 if crash {
-                    let _taken = queue.lock().await.recv().await;
+                    let _taken = queue.writes.lock().await.recv().await;
                     panic!("a bug in the writer");
                 }
                 write_in_batches(pool, queue, cache).await

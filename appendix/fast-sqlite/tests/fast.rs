@@ -246,6 +246,44 @@ async fn a_logout_racing_other_tabs_never_brings_the_session_back() {
     assert_eq!(sql(&url, ROWS).await, 0);
 }
 
+/// 4 608 sessions of 64 KiB written by 16 visitors at once: 288 MiB through SQLite's
+/// write-ahead log. The writer never checkpoints by itself; the checkpointer copies the log
+/// as it grows and has it start over past 16 MiB, so the `-wal` file stays well under
+/// 64 MiB, and no write is lost doing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_stream_of_writes_the_write_ahead_log_stays_bounded() {
+    let (dir, url) = database_url();
+    let store = open(&url).await;
+    let wal = dir.path().join("sessions.db-wal");
+    let page = "x".repeat(64 * 1024);
+
+    let visitors: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, wal, page) = (store.clone(), wal.clone(), page.clone());
+            tokio::spawn(async move {
+                let mut largest = 0;
+                for _ in 0..288 {
+                    let mut record = session(Id::default(), 1);
+                    record.data.insert("page".into(), page.as_str().into());
+                    store.create(&mut record).await.expect("stored");
+                    let size = std::fs::metadata(&wal).map_or(0, |file| file.len());
+                    largest = largest.max(size);
+                }
+                largest
+            })
+        })
+        .collect();
+    let mut largest = 0;
+    for visitor in visitors {
+        largest = largest.max(visitor.await.expect("no panic"));
+    }
+
+    const MIB: u64 = 1024 * 1024;
+    assert!(largest > MIB, "the log was never written: {largest} bytes");
+    assert!(largest < 64 * MIB, "the log grew to {} MiB", largest / MIB);
+    assert_eq!(sql(&url, ROWS).await, 16 * 288);
+}
+
 // The app: step 5's, on this store, as a visitor sees it.
 
 /// Step 5's app on a fast store whose sessions end after `idle` without a request, with
