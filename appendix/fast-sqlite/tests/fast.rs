@@ -247,9 +247,11 @@ async fn a_logout_racing_other_tabs_never_brings_the_session_back() {
 }
 
 /// 4 608 sessions of 64 KiB written by 16 visitors at once: 288 MiB through SQLite's
-/// write-ahead log. The writer never checkpoints by itself; the checkpointer copies the log
-/// as it grows and has it start over past 16 MiB, so the `-wal` file stays well under
-/// 64 MiB, and no write is lost doing it.
+/// write-ahead log, which would all stay in the `-wal` file if nothing started the log
+/// over. The writer never checkpoints by itself; the checkpointer copies the log as it
+/// grows and has it start over past 16 MiB. The file then holds the 16 MiB plus what the
+/// writer adds while the last copy runs: 34 to 58 MiB in runs of this test (under 22 MB
+/// with `bench/run`'s small sessions on a release build). No write is lost doing it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_a_stream_of_writes_the_write_ahead_log_stays_bounded() {
     let (dir, url) = database_url();
@@ -280,7 +282,11 @@ async fn under_a_stream_of_writes_the_write_ahead_log_stays_bounded() {
 
     const MIB: u64 = 1024 * 1024;
     assert!(largest > MIB, "the log was never written: {largest} bytes");
-    assert!(largest < 64 * MIB, "the log grew to {} MiB", largest / MIB);
+    assert!(
+        largest < 128 * MIB,
+        "the log grew to {} MiB for 288 MiB of sessions",
+        largest / MIB
+    );
     assert_eq!(sql(&url, ROWS).await, 16 * 288);
 }
 
