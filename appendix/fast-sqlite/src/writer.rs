@@ -183,10 +183,10 @@ pub(crate) async fn write_in_batches(
     while writes.recv_many(&mut batch, BATCH_SIZE).await > 0 {
         // The first write of a batch wakes the writer while other requests are still on
         // their way to the queue, a few microseconds behind it. Going to the back of the
-        // runtime's line once lets them in: without it, they would wait for this batch's
-        // commit: with 32 visitors saving at once (scenario a of `bench/run`) the server
-        // answered 31.5k requests a second instead of 36k. The batch goes out after that
-        // one turn, whatever has come.
+        // runtime's line once lets them in; without it they would wait for this batch's
+        // commit, and with 32 visitors saving at once (scenario a of `bench/run`) the
+        // server answered 31.5k requests a second instead of 36k. The batch goes out
+        // after that one turn, whatever has come.
         tokio::task::yield_now().await;
         while batch.len() < BATCH_SIZE
             && let Ok(write) = writes.try_recv()
@@ -209,8 +209,8 @@ pub(crate) async fn write_in_batches(
 /// between two batches, because it is the only connection that never has to wait for a
 /// writer to finish: any other one would hold the writer up for longer.
 ///
-/// Whether that is dealt with: false if another connection was checkpointing at that
-/// moment (a logout's commit can start one), and it is tried again after the next batch.
+/// False when another connection was checkpointing at that moment (a logout's commit can
+/// start one): the writer then tries again after its next batch.
 async fn restart_log(conn: &mut SqliteConnection) -> bool {
     let restarted = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)")
         .fetch_one(conn)
@@ -232,9 +232,10 @@ async fn restart_log(conn: &mut SqliteConnection) -> bool {
 ///
 /// SQLite starts the log over only once every page in it has been copied, and under a
 /// steady stream of writes each copy ends with the writer already further on: the log,
-/// and the `-wal` file, would grow for as long as the stream lasts (see the test
-/// `under_a_stream_of_writes_the_write_ahead_log_stays_bounded`). So when the log passes [`LOG_LIMIT`], the checkpointer asks the writer
-/// to start it over ([`restart_log`]).
+/// and the `-wal` file, would grow for as long as the stream lasts (the test
+/// `under_a_stream_of_writes_the_write_ahead_log_stays_bounded` shows it). So when the
+/// log passes [`LOG_LIMIT`], the checkpointer asks the writer to start it over
+/// ([`restart_log`]).
 async fn checkpoint_every(pool: SqlitePool, queue: Arc<Queue>) {
     let mut ticks = tokio::time::interval(CHECKPOINT_PERIOD);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
