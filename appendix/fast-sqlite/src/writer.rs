@@ -197,32 +197,29 @@ pub(crate) async fn write_in_batches(
         let inserted = insert_new(&mut conn, new).await;
         let saved = save_changed(&mut conn, &cache, changed).await;
         inserted.and(saved)?;
-        if queue.log_full.load(Ordering::Relaxed) && restart_log(&mut conn).await {
-            queue.log_full.store(false, Ordering::Relaxed);
+        if queue.log_full.swap(false, Ordering::Relaxed) {
+            restart_log(&mut conn).await;
         }
     }
     Ok(())
 }
 
-/// Copies into the database file what the checkpointer has not copied yet, a few pages,
-/// and has the next commit write the log from its start again. Done by the writer,
-/// between two batches, because it is the only connection that never has to wait for a
-/// writer to finish: any other one would hold the writer up for longer.
+/// Copies into the database file the pages the checkpointer has not copied yet, a few,
+/// so that the writer's next commit starts the log over from its start, as SQLite does
+/// once every page is copied and no read is still using the log. Done by the writer,
+/// between two batches, because no page is being added then: a copy made on another
+/// connection would end behind the writer again. `PASSIVE` again: it never waits, so a
+/// long read (someone's `sqlite3` shell) cannot hold the writer up.
 ///
-/// False when another connection was checkpointing at that moment (a logout's commit can
-/// start one): the writer then tries again after its next batch.
-async fn restart_log(conn: &mut SqliteConnection) -> bool {
-    let restarted = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)")
-        .fetch_one(conn)
+/// Should the log not start over (that read is still using it, or a logout's commit was
+/// checkpointing at the same moment), the checkpointer finds it long again and asks
+/// again, 25 ms later: nothing is lost, and the writer is not held up meanwhile.
+async fn restart_log(conn: &mut SqliteConnection) {
+    let copied = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .execute(conn)
         .await;
-    match restarted {
-        Ok((busy, _, _)) => busy == 0,
-        // Nothing is lost: the log still holds every page. It is tried again once the
-        // checkpointer finds the log long.
-        Err(err) => {
-            tracing::warn!("the session database's log could not start over: {err}");
-            true
-        }
+    if let Err(err) = copied {
+        tracing::warn!("the session database's log could not be copied: {err}");
     }
 }
 
@@ -242,8 +239,8 @@ async fn checkpoint_every(pool: SqlitePool, queue: Arc<Queue>) {
     let mut failing = false;
     loop {
         ticks.tick().await;
-        // Until the writer has started the log over, the checkpointer keeps out of its
-        // way: with a checkpoint running, the writer's could not run.
+        // Until the writer has made its copy, the checkpointer keeps out of its way: of
+        // two checkpoints at once, the second is refused.
         if queue.log_full.load(Ordering::Relaxed) {
             continue;
         }
