@@ -28,8 +28,8 @@ const RESTART_PAUSE: Duration = Duration::from_millis(200);
 /// How often the checkpointer copies the write-ahead log into the database file.
 const CHECKPOINT_PERIOD: Duration = Duration::from_millis(25);
 
-/// The length of the write-ahead log, in pages of 4 KiB, past which the writer starts it
-/// over: 16 MiB.
+/// The length of the write-ahead log, in pages of 4 KiB, past which the checkpointer asks
+/// the writer to start it over: 16 MiB.
 const LOG_LIMIT: i64 = 4096;
 
 /// What the writers the supervisor starts one after another share with each other and
