@@ -14,6 +14,8 @@
 //! cargo xtask solution 2.1 --apply    # ... applied to my-step2/
 //! cargo xtask exercises [--verify]    # the exercises; --verify: each one holds up (CI)
 //! cargo xtask book [--check]          # the course as a book in target/book/ (CI: --check)
+//! cargo xtask secret                  # a SESSION_SECRET for step 5
+//! cargo xtask hash                    # an ADMIN_PASSWORD_HASH for step 5 (reads the password)
 //! ```
 
 mod book;
@@ -21,6 +23,7 @@ mod diff;
 mod exercises;
 mod lessons;
 mod patch;
+mod secrets;
 mod work;
 
 use std::io::{self, Write as _};
@@ -56,6 +59,11 @@ commands:
       colour, and the teacher's guide with each lesson's plan for a class of N minutes
       (default: docs/teachers/README.md's). Fails on a broken link.
       --check (CI): also fails if a diff page does not show what lesson-diff prints.
+  secret
+      A SESSION_SECRET for step 5: 64 random bytes in base64, on one line.
+  hash
+      An ADMIN_PASSWORD_HASH for step 5: reads a password (one line of standard input)
+      and prints its argon2id hash with OWASP's minimum settings.
 
 exercises (see exercises/README.md):
   work N [--fresh]
@@ -129,6 +137,8 @@ fn run(args: &[&str]) -> Result<String, Failure> {
     match args {
         [] | ["-h" | "--help" | "help"] => Ok(USAGE.to_string()),
         ["lessons"] => Ok(lesson_list(&find_lessons()?, false)),
+        ["secret"] => Ok(secrets::secret()),
+        ["hash"] => Ok(secrets::hash(&secrets::read_password()?)?),
         ["lessons", "--folders"] => Ok(lesson_list(&find_lessons()?, true)),
         ["prepare"] => prepare(&find_lessons()?).map(|()| String::new()),
         ["book", rest @ ..] => {
