@@ -12,7 +12,7 @@ mod postgres;
 
 pub use postgres::{PgStore, open};
 
-use url::Url;
+use url::{Position, Url};
 
 /// The query parameters of a PostgreSQL URL that hold nothing secret, shown as they are.
 /// Every other one is masked: `password`, and any parameter that sqlx, or a later version
@@ -28,6 +28,13 @@ pub fn without_password(database_url: &str) -> String {
     let Ok(mut url) = Url::parse(database_url) else {
         return "(not shown: it is not a valid URL)".to_string();
     };
+    // A `/`, `?` or `#` in a password ends the `user:password@` part early, unless written
+    // %2F, %3F, %23: the rest of the password, up to its `@`, reads as the path or the
+    // query, where nothing is masked. An `@` after the host says that happened.
+    if url[Position::BeforePath..].contains('@') {
+        return "(not shown: a `/`, `?` or `#` in its password must be written %2F, %3F, %23)"
+            .to_string();
+    }
     if url.password().is_some() {
         // Only fails for URLs that cannot have a user, which have no password either.
         let _ = url.set_password(Some("***"));
@@ -65,5 +72,13 @@ mod tests {
         );
         let broken = without_password("postgres://app:hunter 2@db internal/sessions");
         assert!(!broken.contains("hunter"), "{broken}");
+    }
+
+    #[test]
+    fn a_password_with_a_slash_a_question_mark_or_a_hash_is_not_shown() {
+        for password in ["/hunter2", "5432/hunter2", "5432?hunter2", "5432#hunter2"] {
+            let shown = without_password(&format!("postgres://app:{password}@db/sessions"));
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
     }
 }
