@@ -204,7 +204,7 @@ async fn made_up_names_neither_crowd_out_nor_free_an_account_that_exists() {
         fail(&format!("name{n}")).await;
     }
 
-    assert_eq!(status(&app, 1, GOOD_FORM).await, 429, "admin stays locked");
+    assert_eq!(status(&app, 2, GOOD_FORM).await, 429, "admin stays locked");
 }
 
 #[tokio::test]
@@ -221,7 +221,7 @@ async fn a_login_its_client_abandons_counts_as_what_step_5_answered() {
     abandon(GOOD_FORM).await;
     assert_eq!(status(&app, 2, GOOD_FORM).await, 200, "no failure");
     abandon("username=admin&password=guess").await;
-    assert_eq!(status(&app, 2, GOOD_FORM).await, 429, "a failure");
+    assert_eq!(status(&app, 3, GOOD_FORM).await, 429, "a failure");
 }
 
 #[tokio::test(start_paused = true)]
