@@ -66,9 +66,9 @@ async fn repeated_failures_lock_the_account_however_its_name_is_sent() {
 
 #[tokio::test]
 async fn locks_end_and_failing_whenever_one_ends_does_not_keep_the_owner_out() {
-    // Back-offs of 0.2 s, then 0.4 s: 0.6 s of locks is the most one window gets.
+    // Back-offs of 0.4 s, then 0.8 s: 1.2 s of locks is the most one window gets.
     let ms = Duration::from_millis;
-    let app = app_with(|limits| (limits.first_delay, limits.max_delay) = (ms(200), ms(600)));
+    let app = app_with(|limits| (limits.first_delay, limits.max_delay) = (ms(400), ms(1200)));
     let guess = async |wait| {
         sleep(wait).await;
         status(&app, 7, "username=admin&password=guess").await
@@ -76,15 +76,11 @@ async fn locks_end_and_failing_whenever_one_ends_does_not_keep_the_owner_out() {
     for _ in 0..5 {
         assert_eq!(guess(ms(0)).await, 401);
     }
-    assert_eq!(status(&app, 1, GOOD_FORM).await, 429, "locked for 0.2 s");
+    assert_eq!(status(&app, 1, GOOD_FORM).await, 429, "locked for 0.4 s");
 
-    assert_eq!(
-        guess(ms(250)).await,
-        401,
-        "lock over; locked again for 0.4 s"
-    );
-    assert_eq!(guess(ms(450)).await, 401, "0.6 s spent: 0.2 s, not 0.8");
-    sleep(ms(250)).await;
+    assert_eq!(guess(ms(450)).await, 401, "over; locked for 0.8 s");
+    assert_eq!(guess(ms(850)).await, 401, "1.2 s spent: 0.4 s, not 1.6");
+    sleep(ms(450)).await;
 
     assert_eq!(status(&app, 1, GOOD_FORM).await, 200);
 }
