@@ -3,26 +3,21 @@
 //! Step 5 checks every password it is sent, as fast as argon2 allows: a guesser with a
 //! list of common passwords gets thousands of tries an hour. [`throttle_logins`] puts a
 //! layer in front of the app (the place of `app.use('/login', limiter)` in Express) that
-//! watches `POST /login` and keeps two kinds of counts, both in this process's memory:
+//! watches `POST /login` and keeps two kinds of counts, in this process's memory:
 //!
-//! - **per account**: after a few failed logins for one username, that username is locked
-//!   for a back-off that doubles with each further failure, whichever address the
-//!   guesses come from; a successful login resets it (express-brute's `freeRetries`,
-//!   `minWait`, `maxWait` and `req.brute.reset()`). This stops a guesser spread over many
-//!   addresses.
-//! - **per client address**: a budget of login attempts that refills slowly
-//!   (express-rate-limit's `windowMs`/`max` keyed by IP), large enough for a classroom
-//!   behind one NAT address. This stops one machine from trying a password or two on
-//!   every account ("password spraying").
+//! - **per account**, against a guesser spread over many addresses: after a few failed
+//!   logins a back-off that doubles with each further failure, reset by a success
+//!   (express-brute's `freeRetries`, `minWait`, `maxWait`, `req.brute.reset()`);
+//! - **per client address**, against one machine trying a password or two on every
+//!   account: a budget of attempts that refills slowly (express-rate-limit keyed by IP).
 //!
 //! While either is locked, a login is answered `429 Too Many Requests` with `Retry-After`
 //! and no password is checked, *the right one included*: if the right password still got
-//! in, the lock would tell the guesser the moment they found it.
+//! in, the lock would tell the guesser the moment they found it. Only a login whose
+//! password step 5 checked is counted, and step 5's answer says which.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -33,36 +28,40 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use serde::Deserialize;
-use step5_hardened::{BODY_DEADLINE, BODY_LIMIT, ErrorPage, with_security_headers};
-use tokio::sync::OwnedMutexGuard;
+use serde::{Deserialize, de::IgnoredAny};
+use step5_hardened::{
+    BODY_DEADLINE, BODY_LIMIT, ErrorPage, REQUEST_TIMEOUT, with_security_headers,
+};
+use tokio::sync::{Mutex as Queue, OwnedMutexGuard};
 use tower_http::timeout::RequestBodyDeadlineLayer;
 
-/// The numbers behind the throttle.
+/// The accounts the throttle guards, and the numbers behind it.
 #[derive(Clone, Debug)]
 pub struct Limits {
+    /// The usernames that exist (step 5 has one). Any other name is made up: a full map
+    /// forgets those, which lock nobody out, and never needs room for these.
+    pub accounts: Vec<String>,
     /// Failed logins for one username before its back-off starts.
     pub account_failures: u32,
     /// The first back-off; each further failure doubles it.
     pub first_delay: Duration,
-    /// The longest back-off.
+    /// The most a username is locked in one window, all back-offs together; past it, a
+    /// failure locks it for `first_delay` only, so a guesser cannot keep the owner out.
     pub max_delay: Duration,
-    /// A username with no failure for this long starts again from zero. Longer than
-    /// `max_delay`, so a guesser who waits out each lock finds the back-off where it was.
+    /// A username's window: its count starts from zero this long after its first failure.
     pub forget_after: Duration,
     /// Login attempts one client address may make at once, before its budget runs out.
     pub address_attempts: u32,
     /// Then one more attempt per this much time.
     pub address_refill: Duration,
-    /// The most usernames, and the most addresses, counted at once.
+    /// The most made-up usernames, and the most addresses, counted at once.
     pub max_entries: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
+            accounts: vec!["admin".to_string()],
             account_failures: 5,
             first_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(15 * 60),
@@ -77,210 +76,166 @@ impl Default for Limits {
     }
 }
 
-/// How many queues logins for an account wait in; usernames are hashed onto them. Only
-/// one login per queue is in progress at a time, so fifty simultaneous guesses for
-/// `admin` are counted one by one and cannot all slip through before the first failure.
-const QUEUES: usize = 64;
-
 /// The throttle shared by every request of one server.
 #[derive(Clone)]
 pub struct Throttle {
     limits: Arc<Limits>,
-    accounts: Arc<Mutex<HashMap<String, Counter>>>,
-    // The address budget is a rate limit, which governor does well. Its state counts an
-    // attempt the moment it starts, atomically, so simultaneous attempts cannot overshoot.
-    // The account back-off is hand-written: it counts *failures* only and is reset by a
-    // success, and neither governor (it has no "reset this key" or "look without
-    // counting") nor tower_governor (a rate limit on every request through its layer,
-    // answered in its own words, without the username) can do that.
-    addresses: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    queues: Arc<[Arc<tokio::sync::Mutex<()>>]>,
+    counts: Arc<Mutex<Counts>>,
+    /// The queues logins wait in: one per account that exists, then one for all made-up
+    /// names, so a guesser fills no queue but theirs. One login per queue is in progress
+    /// at a time: fifty simultaneous guesses for `admin` are counted one by one and cannot
+    /// all slip through before the first failure.
+    queues: Arc<[Arc<Queue<()>>]>,
 }
 
-/// Why a login may not go ahead, and for how long.
-type Refusal = (Duration, &'static str);
+/// Both kinds of counts. Hand-written: governor's rate limiter spends an attempt as it
+/// starts, but only step 5's answer says whether a password was checked. So a budget is
+/// looked at before a login and spent after it; as one login per queue runs at a time,
+/// an address overshoots its budget by one login per queue at most.
+#[derive(Default)]
+struct Counts {
+    names: HashMap<String, Counter>,
+    /// Each address's budget as governor keeps one (GCRA): the instant it is full again,
+    /// which each counted attempt moves `address_refill` later.
+    addresses: HashMap<IpAddr, Instant>,
+}
 
-/// The failed logins counted for one username.
+/// An account's turn: while a login holds it, the account's other logins wait.
+type Turn = OwnedMutexGuard<()>;
+
+/// The failed logins counted for one username in its window.
+#[derive(Clone, Copy)]
 struct Counter {
     failures: u32,
-    last_failure: Instant,
-    locked_until: Option<Instant>,
-}
-
-impl Counter {
-    /// The time left on the lock, if it is locked.
-    fn remaining(&self, now: Instant) -> Option<Duration> {
-        let left = self.locked_until?.checked_duration_since(now)?;
-        (!left.is_zero()).then_some(left)
-    }
+    since: Instant,
+    locked_for: Duration, // all the window's locks together
+    locked_until: Instant,
 }
 
 impl Throttle {
     pub fn new(limits: Limits) -> Self {
-        let burst = NonZeroU32::new(limits.address_attempts).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(limits.address_refill)
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(burst);
+        let queues = (0..=limits.accounts.len()).map(|_| Arc::default());
         Self {
             limits: Arc::new(limits),
-            accounts: Arc::default(),
-            addresses: Arc::new(RateLimiter::keyed(quota)),
-            queues: (0..QUEUES).map(|_| Arc::default()).collect(),
+            counts: Arc::default(),
+            queues: queues.collect(),
         }
     }
 
-    /// Waits for `username`'s turn, then starts a login attempt from `address`, or
-    /// refuses it with the seconds to wait. A refusal is logged.
-    async fn begin(&self, username: &str, address: Option<IpAddr>) -> Result<Attempt, u64> {
-        let account = account_key(username);
-        let queue = Arc::clone(&self.queues[queue_of(&account)]);
-        let turn = queue.lock_owned().await;
-        if let Err((wait, reason)) = self.may_try(&account, address) {
-            // Rounded up: a client that waits exactly `Retry-After` finds the lock over.
-            let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
-            let client = shown(address);
-            tracing::warn!(username = ?account, %client, retry_after = seconds, reason, "login throttled");
-            return Err(seconds);
-        }
-        Ok(Attempt {
-            throttle: self.clone(),
-            account,
-            address,
-            answer: None,
-            _turn: turn,
-        })
+    /// Waits for the turn of `account` (a key from [`account_key`]), then lets a login from
+    /// `address` go ahead, or refuses it with the seconds to wait. A refusal is logged.
+    async fn begin(&self, account: &str, address: Option<IpAddr>) -> Result<Turn, u64> {
+        let queue = self.existing(account).unwrap_or(self.limits.accounts.len());
+        let queue = Arc::clone(&self.queues[queue]);
+        // A wait as long as step 5 gives a request, at most: a queue that does not move is
+        // kept busy by guesses, and the login is refused rather than kept waiting.
+        let turn = tokio::time::timeout(REQUEST_TIMEOUT, queue.lock_owned()).await;
+        let (wait, reason) = match turn.map(|turn| self.may_try(account, address).map(|()| turn)) {
+            Ok(Ok(turn)) => return Ok(turn),
+            Ok(Err(refusal)) => refusal,
+            Err(_) => (self.limits.first_delay, "too many logins waiting"),
+        };
+        // Rounded up: a client that waits exactly `Retry-After` finds the lock over.
+        let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+        let client = shown(address);
+        tracing::warn!(username = ?account, %client, retry_after = seconds, reason, "login throttled");
+        Err(seconds)
     }
 
     /// Whether a login for `account` from `address` may go ahead; else how long to wait
     /// and why.
-    fn may_try(&self, account: &str, address: Option<IpAddr>) -> Result<(), Refusal> {
-        let now = Instant::now();
-        let mut accounts = self.accounts();
-        let known = accounts.get(account).map(|counter| counter.remaining(now));
-        if let Some(Some(left)) = known {
-            return Err((left, "account locked"));
+    fn may_try(&self, account: &str, address: Option<IpAddr>) -> Result<(), (Duration, &str)> {
+        let (now, limits, mut counts) = (Instant::now(), &self.limits, self.counts());
+        if let Some(counter) = counts.names.get(account).filter(|c| c.locked_until > now) {
+            return Err((counter.locked_until - now, "account locked"));
         }
-        // Fail closed: rather than forget a lock to make room, refuse names the throttle
-        // cannot count, until some lock ends.
-        if known.is_none() && !self.make_room(&mut accounts, now) {
-            return Err((self.limits.first_delay, "too many accounts locked"));
-        }
-        drop(accounts);
-        let Some(ip) = address else { return Ok(()) };
-        // The same rule for the addresses: governor forgets only keys whose budget is
-        // full again (`retain_recent`), never one that is spent.
-        if self.addresses.len() >= self.limits.max_entries {
-            self.addresses.retain_recent();
-            if self.addresses.len() >= self.limits.max_entries {
-                return Err((self.limits.address_refill, "too many addresses counted"));
+        let Some(key) = address.map(network_of) else {
+            return Ok(());
+        };
+        let addresses = &mut counts.addresses;
+        // Full, the map forgets the budgets that are full again, and refuses an address it
+        // does not hold if that was not enough. It never forgets one it holds: one that is
+        // spent would start afresh.
+        if addresses.len() >= limits.max_entries && !addresses.contains_key(&key) {
+            addresses.retain(|_, full_at| *full_at > now);
+            if addresses.len() >= limits.max_entries {
+                return Err((limits.address_refill, "too many addresses counted"));
             }
         }
-        self.addresses.check_key(&network_of(ip)).map_err(|spent| {
-            let wait = spent.wait_time_from(DefaultClock::default().now());
-            (wait, "address budget spent")
-        })
+        let (full_at, refill) = (addresses.get(&key).unwrap_or(&now), limits.address_refill);
+        let wanted = full_at.saturating_duration_since(now) + refill;
+        let allowed = refill.saturating_mul(limits.address_attempts);
+        if wanted > allowed {
+            return Err((wanted - allowed, "address budget spent"));
+        }
+        Ok(())
     }
 
-    /// Makes room for one more username if the map is full: counters gone quiet first,
-    /// then the oldest counter still under its limit. A locked or over-limit counter is
-    /// never forgotten: a guesser who fills the map with made-up names must not free
-    /// `admin` that way. False when every counter is one of those.
-    fn make_room(&self, accounts: &mut HashMap<String, Counter>, now: Instant) -> bool {
-        if accounts.len() < self.limits.max_entries {
-            return true;
+    /// Counts a login by step 5's answer: `401` is a failure, `2xx` a success, which
+    /// forgets the account's failures (not the address's: one good login must not wash
+    /// away a hundred guesses at other accounts); both spend an attempt of the address's
+    /// budget. Any other answer checked no password and counts nowhere: a form posted by
+    /// another site (`403`), a body that is not a login (`400`, `413`, `415`, `422`), a
+    /// timeout (`408`).
+    fn count(&self, account: &str, address: Option<IpAddr>, answer: StatusCode) {
+        let (now, limits, mut counts) = (Instant::now(), &self.limits, self.counts());
+        if answer != StatusCode::UNAUTHORIZED && !answer.is_success() {
+            return;
         }
-        // A counter quiet for `forget_after` would start from zero at its next failure.
-        accounts.retain(|_, c| {
-            c.remaining(now).is_some() || now - c.last_failure <= self.limits.forget_after
-        });
-        if accounts.len() < self.limits.max_entries {
-            return true;
+        if let Some(key) = address.map(network_of) {
+            let full_at = counts.addresses.entry(key).or_insert(now);
+            *full_at = (*full_at).max(now) + limits.address_refill;
         }
-        let oldest = accounts
-            .iter()
-            .filter(|(_, c)| c.failures < self.limits.account_failures)
-            .min_by_key(|(_, c)| c.last_failure)
-            .map(|(name, _)| name.clone());
-        oldest.is_some_and(|name| accounts.remove(&name).is_some())
-    }
-
-    /// Counts a failed login for `account`, and logs it with who and from where.
-    fn failed(&self, account: &str, address: Option<IpAddr>, what: &str) {
-        let now = Instant::now();
-        let limits = &self.limits;
-        let mut accounts = self.accounts();
-        // Inserted even if the map is full: at most one attempt per queue is in progress,
-        // so the map holds at most `max_entries + QUEUES` counters.
-        let counter = accounts.entry(account.to_string()).or_insert(Counter {
+        let names = &mut counts.names;
+        if answer.is_success() {
+            names.remove(account);
+            return;
+        }
+        // A new made-up name and a full map: every made-up name is forgotten. No account is
+        // behind them, so forgetting their locks opens nothing.
+        let full = names.len() >= limits.max_entries + limits.accounts.len();
+        if full && self.existing(account).is_none() && !names.contains_key(account) {
+            names.retain(|name, _| self.existing(name).is_some());
+        }
+        let new = Counter {
             failures: 0,
-            last_failure: now,
-            locked_until: None,
-        });
-        if now - counter.last_failure > limits.forget_after {
-            counter.failures = 0;
+            since: now,
+            locked_for: Duration::ZERO,
+            locked_until: now,
+        };
+        let counter = names.entry(account.to_string()).or_insert(new);
+        if now.duration_since(counter.since) > limits.forget_after {
+            *counter = new;
         }
         counter.failures = counter.failures.saturating_add(1);
-        counter.last_failure = now;
         if counter.failures >= limits.account_failures {
-            // 1 s, 2 s, 4 s, ... up to the maximum.
+            // 1 s, 2 s, 4 s, ... while the window's locks stay within `max_delay`; then
+            // the shortest.
             let doublings = (counter.failures - limits.account_failures).min(20);
-            let delay = limits.first_delay.saturating_mul(1 << doublings);
-            counter.locked_until = Some(now + delay.min(limits.max_delay));
+            let back_off = limits.first_delay.saturating_mul(1 << doublings);
+            let left = limits.max_delay.saturating_sub(counter.locked_for);
+            let delay = Some(back_off.min(left)).filter(|d| !d.is_zero());
+            let delay = delay.unwrap_or(limits.first_delay);
+            counter.locked_until = now + delay;
+            counter.locked_for += delay;
         }
-        let locked_for = counter.remaining(now).map_or(0, |left| left.as_secs());
-        // ASVS 7.2.1: every failure is logged with the username and the address.
-        tracing::info!(
-            username = ?account,
-            client = %shown(address),
-            failures = counter.failures,
-            locked_for,
-            "{what}"
-        );
+        let locked_for = (counter.locked_until - now).as_secs();
+        // ASVS 7.2.1: every counted failure is logged with the username and the address.
+        let (failures, client) = (counter.failures, shown(address));
+        tracing::info!(username = ?account, %client, failures, locked_for, "failed login counted");
     }
 
-    fn accounts(&self) -> MutexGuard<'_, HashMap<String, Counter>> {
-        // A panic elsewhere while holding the lock leaves plain counters behind, still
-        // good to use.
-        self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Where `account` is among the accounts that exist; `None` for a made-up name.
+    fn existing(&self, account: &str) -> Option<usize> {
+        let accounts = &self.limits.accounts;
+        accounts
+            .iter()
+            .position(|name| account_key(name) == account)
     }
-}
 
-/// A login in progress. It holds its account's place in the queue until it ends; if it
-/// is dropped before it ends (the client went away and the request with it), it
-/// counts as a failure: the server cannot tell how it would have ended, and a guesser who
-/// hangs up must not get guesses that are never counted.
-#[must_use = "an attempt that is not ended counts as a failure"]
-struct Attempt {
-    throttle: Throttle,
-    account: String,
-    address: Option<IpAddr>,
-    /// Step 5's status code, once it answered.
-    answer: Option<StatusCode>,
-    _turn: OwnedMutexGuard<()>,
-}
-
-impl Attempt {
-    fn end(mut self, status: StatusCode) {
-        self.answer = Some(status);
-    }
-}
-
-/// Counts the login as it ends, by step 5's answer: `401` is a failure, `2xx` a success,
-/// which forgets the account's failures (not the address's: one good login must not wash
-/// away a hundred guesses at other accounts). Any other answer checked no password (a body
-/// that is not a login, a cross-site form) and counts as neither.
-impl Drop for Attempt {
-    fn drop(&mut self) {
-        let what = match self.answer {
-            None => "aborted login counted as a failed login",
-            Some(StatusCode::UNAUTHORIZED) => "failed login counted",
-            Some(status) if status.is_success() => {
-                self.throttle.accounts().remove(&self.account);
-                return;
-            }
-            Some(_) => return,
-        };
-        self.throttle.failed(&self.account, self.address, what);
+    fn counts(&self) -> MutexGuard<'_, Counts> {
+        // A panic elsewhere while holding the lock leaves plain counts behind, still good.
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -312,45 +267,50 @@ async fn check_login(State(throttle): State<Throttle>, request: Request, next: N
         Ok(body) => body,
         Err(body) => return next.run(Request::from_parts(parts, body)).await,
     };
-    // A body without a readable username is still an attempt, under the name "": step 5
+    // A body without a readable username is still a login, under the name "": step 5
     // refuses it unchecked, and should the two readings ever differ, none gets past.
-    let username = username_in(&parts.headers, &body).unwrap_or_default();
-    let attempt = match throttle.begin(&username, address).await {
-        Ok(attempt) => attempt,
+    let account = account_key(&username_in(&parts.headers, &body).unwrap_or_default());
+    let turn = match throttle.begin(&account, address).await {
+        Ok(turn) => turn,
         Err(seconds) => return too_many_attempts(seconds),
     };
-    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
-    attempt.end(response.status());
-    response
+    let login = next.run(Request::from_parts(parts, Body::from(body)));
+    // Step 5 goes on to its answer in a task of its own, even if the client hangs up: its
+    // password check runs to the end anyway, so the login is counted as what it was.
+    let step_5 = tokio::spawn(async move {
+        let response = login.await;
+        throttle.count(&account, address, response.status());
+        drop(turn);
+        response
+    });
+    let failed = |_| StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    step_5.await.unwrap_or_else(failed)
 }
 
 /// Reads a login's body, up to step 5's limit. A body that is larger, or that fails as it
-/// arrives (cut off, too slow), comes back as `Err`: the same body again, what was read
-/// of it and then the rest, for step 5 to refuse with its own page (413, 400). Step 5
-/// checks no password for such a body, so there is nothing to throttle.
+/// arrives (cut off, too slow), comes back as `Err`: the same body again, for step 5 to
+/// refuse with its own page (413, 400), checking no password: nothing to throttle.
 async fn read_login(body: Body) -> Result<Bytes, Body> {
-    let mut rest = body.into_data_stream();
-    let mut read: Vec<Bytes> = Vec::new();
-    let mut size = 0;
+    let (mut rest, mut read) = (body.into_data_stream(), Vec::new());
     while let Some(chunk) = rest.next().await {
         match chunk {
-            Ok(data) if size + data.len() <= BODY_LIMIT => {
-                size += data.len();
-                read.push(data);
-            }
+            Ok(data) if read.len() + data.len() <= BODY_LIMIT => read.extend_from_slice(&data),
             too_much_or_failed => {
-                let read = read.into_iter().map(Ok).chain([too_much_or_failed]);
+                let read = [Ok(Bytes::from(read)), too_much_or_failed];
                 return Err(Body::from_stream(stream::iter(read).chain(rest)));
             }
         }
     }
-    Ok(read.concat().into())
+    Ok(read.into())
 }
 
-/// The field of the login that the throttle needs.
+/// A login as step 5 reads it: both fields, in its order, so that a JSON array such as
+/// `["admin", "1234"]` (serde reads it as the fields in order) names the same user here.
 #[derive(Deserialize)]
 struct Login {
     username: String,
+    #[serde(rename = "password")]
+    _password: IgnoredAny,
 }
 
 /// The username of a login sent as JSON or as a form, read as step 5 reads it.
@@ -381,19 +341,10 @@ fn too_many_attempts(seconds: u64) -> Response {
     (StatusCode::TOO_MANY_REQUESTS, retry_after, page).into_response()
 }
 
-/// The queue an account's logins wait in.
-fn queue_of(account: &str) -> usize {
-    (BuildHasherDefault::<DefaultHasher>::default().hash_one(account) % QUEUES as u64) as usize
-}
-
 /// Usernames are counted without case and cut to a sane length, so `Admin` and `admin`
 /// share a counter and a megabyte-long username cannot become a megabyte-long key.
 fn account_key(username: &str) -> String {
-    username
-        .chars()
-        .take(128)
-        .flat_map(char::to_lowercase)
-        .collect()
+    username.to_lowercase().chars().take(128).collect()
 }
 
 /// The key an address is counted under: an IPv4 address itself, an IPv6 address's /64

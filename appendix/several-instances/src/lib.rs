@@ -12,7 +12,7 @@ mod postgres;
 
 pub use postgres::{PgStore, open};
 
-use url::Url;
+use url::{Position, Url};
 
 /// The query parameters of a PostgreSQL URL that hold nothing secret, shown as they are.
 /// Every other one is masked: `password`, and any parameter that sqlx, or a later version
@@ -28,6 +28,11 @@ pub fn without_password(database_url: &str) -> String {
     let Ok(mut url) = Url::parse(database_url) else {
         return "(not shown: it is not a valid URL)".to_string();
     };
+    // A `/`, `?` or `#` not written %2F, %3F, %23 ends a password early: the rest of it, up
+    // to its `@`, reads as the path or the query, which are shown. Then nothing is shown.
+    if url[Position::BeforePath..].contains('@') {
+        return "(not shown: write `/`, `?`, `#` in its password as %2F, %3F, %23)".to_string();
+    }
     if url.password().is_some() {
         // Only fails for URLs that cannot have a user, which have no password either.
         let _ = url.set_password(Some("***"));
@@ -56,7 +61,7 @@ mod tests {
 
     // `tests/instances.rs` checks the start-up error for the usual forms; these are the rarer ones.
     #[test]
-    fn unknown_parameters_and_fragments_are_masked_and_a_broken_url_is_not_shown() {
+    fn unknown_parameters_are_masked_and_a_broken_url_or_a_slash_in_a_password_is_not_shown() {
         assert_eq!(
             without_password(
                 "postgres://:hunter2@db.internal/sessions?sslmode=require&options=-c%20x%3Dhunter2#hunter2"
@@ -65,5 +70,7 @@ mod tests {
         );
         let broken = without_password("postgres://app:hunter 2@db internal/sessions");
         assert!(!broken.contains("hunter"), "{broken}");
+        let slashed = without_password("postgres://app:5432/hunter2@db/sessions");
+        assert!(!slashed.contains("hunter"), "{slashed}");
     }
 }
