@@ -295,11 +295,11 @@ fn book_toml(out: &Path) -> String {
 }
 
 /// Runs the `course-book` crate on the book's source. It is built first with cargo's own
-/// progress shown: the first build compiles mdBook, about ten minutes on a laptop, and a
+/// progress shown: the first build compiles mdBook, 10 to 15 minutes on a 2-core laptop, and a
 /// command silent for that long looks stuck. Once built, cargo prints one line.
 fn render(root: &Path, source: &Path) -> Result<(), String> {
     eprintln!(
-        "book: building the book's renderer, mdBook (the first time about ten minutes; `cargo xtask prepare` does it ahead) ..."
+        "book: building the book's renderer, mdBook (the first time 10 to 15 minutes; `cargo xtask prepare` does it ahead) ..."
     );
     let status = Command::new(cargo())
         .arg("build")
