@@ -1,9 +1,47 @@
 // The diff pages (target/book/diffs/*.html): syntax colours for the code in the diff tables,
-// and the buttons that choose side by side or unified. Every page loads this script; it
-// does nothing where there is no diff.
+// the buttons that choose side by side or unified, side by side only where it fits, and a
+// hanging indent for wrapped lines. Every page loads this script; it does nothing where
+// there is no diff.
 (function () {
     "use strict";
     const KEY = "course-book-diff-layout";
+    /// Columns of code each side of a side-by-side table needs: a wider line wraps.
+    const COLUMNS = 80;
+
+    // "Fit the window": side by side when each side has room for COLUMNS characters of the
+    // tables' own font, beside its line numbers; unified otherwise. Measured, because the
+    // answer depends on the font, the zoom and whether the sidebar is open.
+    function fit() {
+        const file = document.querySelector(".file-diff");
+        const cell = document.querySelector(".file-diff td.c");
+        if (!file || !cell) {
+            return;
+        }
+        const style = getComputedStyle(cell);
+        const probe = document.createElement("span");
+        probe.textContent = "0".repeat(COLUMNS);
+        probe.style.cssText = "position:absolute;visibility:hidden;white-space:pre";
+        probe.style.fontFamily = style.fontFamily;
+        probe.style.fontSize = style.fontSize;
+        file.appendChild(probe);
+        const code = probe.getBoundingClientRect().width;
+        probe.remove();
+        const em = parseFloat(style.fontSize);
+        // Per side: the line numbers (3.6em), the cell's padding (1em) and the code.
+        const side = code + 4.6 * em;
+        document.documentElement.dataset.fit = file.clientWidth >= 2 * side ? "split" : "unified";
+    }
+
+    // Each code cell's own indentation, for the hanging indent of its wrapped lines
+    // (course.css: `--i`).
+    function indent() {
+        for (const cell of document.querySelectorAll(".file-diff td.c")) {
+            const spaces = cell.textContent.length - cell.textContent.trimStart().length;
+            if (spaces > 0) {
+                cell.style.setProperty("--i", String(spaces));
+            }
+        }
+    }
 
     function setLayout(layout) {
         if (layout === "split" || layout === "unified") {
@@ -95,6 +133,9 @@
             // See setLayout.
         }
         setLayout(saved);
+        indent();
+        fit();
+        window.addEventListener("resize", fit);
         highlightAll();
     });
 })();

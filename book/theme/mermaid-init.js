@@ -6,7 +6,18 @@
     const dark = ["coal", "navy", "ayu"];
     const isDark = () => dark.some((theme) => document.documentElement.classList.contains(theme));
     const wasDark = isDark();
-    mermaid.initialize({ startOnLoad: true, theme: wasDark ? "dark" : "default" });
+    // Labels at about the size of the page's text: mermaid's own 12-16 px, scaled down with
+    // a wide diagram, cannot be read from the back of a room. The size is set three times
+    // because mermaid reads it from three places: the top-level setting (a sequence
+    // diagram's messages), the theme's (the other diagrams) and the sequence diagrams' own.
+    const size = 18;
+    mermaid.initialize({
+        startOnLoad: true,
+        theme: wasDark ? "dark" : "default",
+        fontSize: size,
+        themeVariables: { fontSize: `${size}px` },
+        sequence: { messageFontSize: size, actorFontSize: size, noteFontSize: size },
+    });
     new MutationObserver(() => {
         if (isDark() !== wasDark) {
             window.location.reload();

@@ -443,6 +443,13 @@ impl Browser {
     /// Chromium's `--window-size` includes space for window decorations that a screenshot
     /// does not show, so the window is grown by the difference.
     async fn fit_viewport(&self) {
+        self.set_viewport(WIDTH, HEIGHT).await;
+    }
+
+    /// Makes the page area `width` × `height` CSS pixels: another screen, or the same one
+    /// at another zoom (1280 × 800 at 125 % lays a page out as 1024 × 640 does). A
+    /// screenshot wants [`WIDTH`] × [`HEIGHT`]: set that back before taking one.
+    pub async fn set_viewport(&self, width: u32, height: u32) {
         let size = self
             .client
             .execute(
@@ -460,7 +467,7 @@ impl Browser {
         };
         within(
             self.client
-                .set_window_size(WIDTH + extra(0), HEIGHT + extra(1)),
+                .set_window_size(width + extra(0), height + extra(1)),
             "the window to resize",
         )
         .await

@@ -52,6 +52,10 @@ pub fn build(
         fs::remove_dir_all(&source).map_err(|e| format!("{}: {e}", source.display()))?;
     }
     let src = source.join("src");
+    eprintln!(
+        "book: writing its pages into {} (each lesson's diff, the teacher's guide) ...",
+        source.display()
+    );
 
     let mut summary = String::from("# Summary\n\n[The course](README.md)\n\n# Lessons\n\n");
     let mut pages = Pages::new(root, &src);
@@ -64,7 +68,10 @@ pub fn build(
         }
         let title = pages.add(&page)?;
         let lesson_shown = shown_lesson(lesson);
-        let changes = diff::changes(root, &lesson_shown)?;
+        let changes = in_class_order(
+            diff::changes(root, &lesson_shown)?,
+            &teachers::projected_order(root, lesson)?,
+        );
         let diff_title = if lesson_shown.previous.is_none() {
             format!("{}'s code, whole", lesson.folder.path)
         } else {
@@ -91,9 +98,26 @@ pub fn build(
     }
 
     summary.push_str("\n# For teachers\n\n");
-    let guide = teachers::guide(root, lessons, targets, options.class_minutes)?;
-    for (path, title, text, depth) in &guide {
-        write(&src.join(path), text)?;
+    let sizes: Vec<Vec<(String, usize)>> = shown
+        .iter()
+        .map(|(_, changes)| {
+            changes
+                .iter()
+                .map(|c| (c.path.clone(), changed_lines(c)))
+                .collect()
+        })
+        .collect();
+    let guide = teachers::guide(root, lessons, targets, options.class_minutes, &sizes)?;
+    for (i, (path, title, text, depth)) in guide.iter().enumerate() {
+        // Markers around the guide, for `print_without_guide`: comments, shown nowhere.
+        let mut text = text.clone();
+        if i == 0 {
+            text = format!("{GUIDE_BEGIN}\n\n{text}");
+        }
+        if i + 1 == guide.len() {
+            text = format!("{text}\n\n{GUIDE_END}\n");
+        }
+        write(&src.join(path), &text)?;
         let _ = writeln!(summary, "{}- [{title}]({path})", "  ".repeat(*depth));
     }
 
@@ -109,7 +133,9 @@ pub fn build(
     write(&source.join("book.toml"), &book_toml(&out))?;
 
     render(root, &source)?;
+    print_without_guide(&out)?;
 
+    eprintln!("book: checking every link of every page ...");
     let broken = broken_links(&out)?;
     let mut report = String::new();
     if !broken.is_empty() {
@@ -154,6 +180,34 @@ pub fn build(
     Ok(report)
 }
 
+/// The comments that open and close the teacher's guide in the book's pages.
+const GUIDE_BEGIN: &str = "<!-- course-book: the teacher's guide begins -->";
+const GUIDE_END: &str = "<!-- course-book: the teacher's guide ends -->";
+
+/// mdBook's print page (`print.html`, what "Print" and "Save as PDF" use) holds every
+/// chapter; a student who prints the book must not print the guide's answers. The guide's
+/// chapters are cut out of it, between their markers, and a line says where they are.
+fn print_without_guide(out: &Path) -> Result<(), String> {
+    let path = out.join("print.html");
+    let html = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (Some(begin), Some(end)) = (html.find(GUIDE_BEGIN), html.find(GUIDE_END)) else {
+        return Err(format!(
+            "{}: the teacher's guide's markers are missing, so it cannot be left out of the print version",
+            path.display()
+        ));
+    };
+    // The page break mdBook puts before the guide's first chapter goes with it.
+    const PAGE_BREAK: &str = "<div style=\"break-before: page; page-break-before: always;\"></div>";
+    let before = html[..begin].trim_end();
+    let before = before.strip_suffix(PAGE_BREAK).unwrap_or(before);
+    let printed = format!(
+        "{before}\n<p class=\"guide-left-out\"><em>The teacher's guide is not in the print \
+         version: it is the part \"For teachers\" of the book on screen.</em></p>\n{}",
+        &html[end + GUIDE_END.len()..]
+    );
+    fs::write(&path, printed).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// What a lesson's page in the book shows: for a step, its lesson as `lesson-diff` has it;
 /// for an add-on, its crate whole (an add-on's whole source is its lesson).
 fn shown_lesson(lesson: &Lesson) -> Lesson {
@@ -165,6 +219,31 @@ fn shown_lesson(lesson: &Lesson) -> Lesson {
             lesson.previous.clone()
         },
         folder: lesson.folder.clone(),
+    }
+}
+
+/// The lesson's files with those its classes project first, in the order of the teacher's
+/// plans (`files:` in `docs/teachers/lesson-N.md`), then the others as `lesson-diff` lists
+/// them: the diff page follows the classes. Only the order changes, never a file's diff.
+fn in_class_order(mut changes: Vec<FileChange>, order: &[String]) -> Vec<FileChange> {
+    changes.sort_by_key(|change| {
+        order
+            .iter()
+            .position(|path| *path == change.path)
+            .unwrap_or(order.len())
+    });
+    changes
+}
+
+/// A file's changed lines as `lesson-diff --stat` counts them (added and removed; a whole
+/// file's lines); a binary file counts none.
+fn changed_lines(change: &FileChange) -> usize {
+    match &change.content {
+        Content::Text { old, new } => {
+            let (removed, added) = diff::count_changes(old, new);
+            removed + added
+        }
+        Content::Binary => 0,
     }
 }
 
@@ -215,8 +294,23 @@ fn book_toml(out: &Path) -> String {
     )
 }
 
-/// Runs the `course-book` crate on the book's source.
+/// Runs the `course-book` crate on the book's source. It is built first with cargo's own
+/// progress shown: the first build compiles mdBook, 10 to 15 minutes on a 2-core laptop, and a
+/// command silent for that long looks stuck. Once built, cargo prints one line.
 fn render(root: &Path, source: &Path) -> Result<(), String> {
+    eprintln!(
+        "book: building the book's renderer, mdBook (the first time 10 to 15 minutes; `cargo xtask prepare` does it ahead) ..."
+    );
+    let status = Command::new(cargo())
+        .arg("build")
+        .args(renderer_args(root))
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("building the book's renderer failed ({status})"));
+    }
+    eprintln!("book: rendering the pages with mdBook ...");
     let status = Command::new(cargo())
         .args(["run", "--quiet"])
         .args(renderer_args(root))
@@ -545,8 +639,20 @@ fn diff_page(lesson: &Lesson, shown: &Lesson, changes: &[FileChange], title: &st
         );
     }
 
+    // `in_class_order` put the files the teacher's classes project first.
+    let in_path_order = changes.windows(2).all(|pair| {
+        pair[0].path.split('/').collect::<Vec<_>>() <= pair[1].path.split('/').collect::<Vec<_>>()
+    });
+    if !in_path_order {
+        page.push_str(
+            "The files the teacher's guide projects come first, in the order its classes show \
+             them; the rest, tests included, follow for reading.\n\n",
+        );
+    }
     page.push_str("<div class=\"lesson-diff\">\n");
-    page.push_str("<table class=\"diff-files\">\n<tr><th>File</th><th>Lines</th></tr>\n");
+    page.push_str(
+        "<table class=\"diff-files\" id=\"diff-files\">\n<tr><th>File</th><th>Lines</th></tr>\n",
+    );
     for (i, change) in changes.iter().enumerate() {
         let size = match &change.content {
             Content::Text { old, new } => {
@@ -569,12 +675,19 @@ fn diff_page(lesson: &Lesson, shown: &Lesson, changes: &[FileChange], title: &st
         );
     }
     page.push_str("</table>\n");
-    if !whole {
+    // A bar that stays at the top while the files scroll by: the layout, and the way back
+    // to the list of files.
+    if whole {
+        page.push_str(
+            "<div class=\"diff-controls\"><a class=\"to-files\" href=\"#diff-files\">↑ The list of files</a></div>\n",
+        );
+    } else {
         page.push_str(
             "<div class=\"diff-controls\">Show: \
              <button type=\"button\" data-layout=\"auto\">Fit the window</button>\
              <button type=\"button\" data-layout=\"split\">Side by side</button>\
-             <button type=\"button\" data-layout=\"unified\">Unified</button></div>\n",
+             <button type=\"button\" data-layout=\"unified\">Unified</button>\
+             <a class=\"to-files\" href=\"#diff-files\">↑ The list of files</a></div>\n",
         );
     }
     let old_folder = shown.previous.as_ref().map(|p| p.path.as_str());

@@ -20,7 +20,7 @@ use crate::lessons::Lesson;
 pub fn is_excluded(file_name: &str) -> bool {
     file_name == "README.md"
         || file_name == "target"
-        || [".db", ".db-shm", ".db-wal"]
+        || [".db", ".db-shm", ".db-wal", ".db.lock"]
             .iter()
             .any(|end| file_name.ends_with(end))
 }

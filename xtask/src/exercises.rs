@@ -272,7 +272,10 @@ fn find_exercise(root: &Path, targets: &[Target], id: &str) -> Result<(usize, Ex
 
 // --- cargo xtask work ----------------------------------------------------------------------
 
-/// `cargo xtask work N [--fresh]`: makes the student's copy of lesson N.
+/// `cargo xtask work N [--fresh]`: makes the student's copy of lesson N. Each exercise
+/// starts from a fresh copy (each check and each reference solution is made for the step
+/// as published), so `--fresh` keeps every earlier copy: `my-step2.old/`, then
+/// `my-step2.old-2/`, ... and never refuses.
 pub fn work(root: &Path, targets: &[Target], name: &str, fresh: bool) -> Result<String, String> {
     let target = find_target(targets, name)?;
     let copy = root.join(&target.copy);
@@ -280,19 +283,15 @@ pub fn work(root: &Path, targets: &[Target], name: &str, fresh: bool) -> Result<
     if copy.exists() {
         if !fresh {
             return Err(format!(
-                "{} already exists, with your work in it: `cd {}` and go on; to start over, `cargo xtask work {name} --fresh` moves it to {}.old/ first",
-                target.copy, target.copy, target.copy
+                "{} already exists, with your work in it: `cd {}` and go on; for the next exercise, `cargo xtask work {name} --fresh` starts a fresh copy and keeps this one as {}/",
+                target.copy,
+                target.copy,
+                folder_name(&kept_copy_path(&copy)),
             ));
         }
-        let old = work::old_copy_path(&copy);
-        if old.exists() {
-            return Err(format!(
-                "{}.old/ exists too: delete or rename it yourself (it holds earlier work), then run this again",
-                target.copy
-            ));
-        }
+        let old = kept_copy_path(&copy);
         fs::rename(&copy, &old).map_err(|e| format!("moving {} aside: {e}", target.copy))?;
-        moved = format!("your previous copy is in {}.old/; ", target.copy);
+        moved = format!("your previous copy is in {}/; ", folder_name(&old));
     }
     work::make_copy(
         root,
@@ -302,11 +301,45 @@ pub fn work(root: &Path, targets: &[Target], name: &str, fresh: bool) -> Result<
         &target.copy,
         "../target",
     )?;
+    // The first exercise with a check; a lesson whose exercises all have their answer on
+    // the page has none to suggest.
+    let first_checked = exercises(root, target)?
+        .into_iter()
+        .find(|exercise| exercise.check().is_some())
+        .map(|exercise| exercise.id);
+    let next = match first_checked {
+        Some(id) => format!("check an exercise with `cargo xtask check {id}`"),
+        None => format!(
+            "its exercises have their answers on {}/README.md",
+            target.folder.path
+        ),
+    };
     Ok(format!(
-        "{moved}{copy}/ is your copy of {folder}/, as the package `{copy}`: `cd {copy}`, then `cargo run` and `cargo test`; check an exercise with `cargo xtask check {name}.1`\n",
+        "{moved}{copy}/ is your copy of {folder}/, as the package `{copy}`: `cd {copy}`, then `cargo run` and `cargo test`; {next}. Start each exercise from a fresh copy: `cargo xtask work {name} --fresh`\n",
         copy = target.copy,
         folder = target.folder.path,
     ))
+}
+
+/// Where `work --fresh` keeps the copy it replaces: `my-step2.old/`, or the first of
+/// `my-step2.old-2/`, `my-step2.old-3/`, ... that does not exist yet.
+fn kept_copy_path(copy: &Path) -> PathBuf {
+    let first = work::old_copy_path(copy);
+    let mut n = 2;
+    let mut candidate = first.clone();
+    while candidate.exists() {
+        let mut name = first.file_name().unwrap_or_default().to_os_string();
+        name.push(format!("-{n}"));
+        candidate = first.with_file_name(name);
+        n += 1;
+    }
+    candidate
+}
+
+fn folder_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 // --- cargo xtask check --------------------------------------------------------------------
@@ -588,7 +621,16 @@ pub fn check(
         eprintln!("{output}");
     }
     let passed = outcome == Outcome::Passed;
-    Ok((verdict(id, &target.copy, &outcome), passed))
+    let mut said = verdict(id, &target.copy, &outcome);
+    if passed {
+        // The next exercise's check and solution are made for the step as published.
+        said.push_str(&format!(
+            "for the next exercise, start from a fresh copy: `cargo xtask work {} --fresh` (this one is kept as {}/)\n",
+            target.name,
+            folder_name(&kept_copy_path(&copy)),
+        ));
+    }
+    Ok((said, passed))
 }
 
 /// The one line (or one line per failed test) `check` prints.
@@ -669,8 +711,9 @@ pub fn apply_solution(root: &Path, targets: &[Target], id: &str) -> Result<Strin
     let files = patch::apply_to_folder(&copy, &patch, |text| target.rename(text, &target.copy))
         .map_err(|e| {
             format!(
-                "the reference solution does not apply to {copy}/, which is no longer {folder}/ as published ({e}); nothing was changed. To see the solution on a fresh copy: `cargo xtask work {name} --fresh` (your copy moves to {copy}.old/), then `cargo xtask solution {id} --apply`",
+                "the reference solution does not apply to {copy}/, which is no longer {folder}/ as published ({e}); nothing was changed. To see the solution on a fresh copy: `cargo xtask work {name} --fresh` (your copy is kept as {kept}/), then `cargo xtask solution {id} --apply`",
                 copy = target.copy,
+                kept = folder_name(&kept_copy_path(&copy)),
                 folder = target.folder.path,
                 name = target.name,
             )

@@ -70,7 +70,8 @@ exercises (see exercises/README.md):
   work N [--fresh]
       Makes my-stepN/, your own copy of step N to do its exercises in (git ignores it):
       `cd my-stepN`, then `cargo run`, `cargo test`. It never overwrites your work;
-      --fresh moves an existing my-stepN/ to my-stepN.old/ and starts again.
+      --fresh starts a fresh copy for the next exercise and keeps the one you had
+      as my-stepN.old/ (then my-stepN.old-2/, ...).
   check N.K [--verbose]
       Runs exercise N.K's check and every test of my-stepN/, and says whether the
       exercise is done, and if not, what is missing. --verbose: also cargo's whole output.

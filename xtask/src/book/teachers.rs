@@ -6,7 +6,8 @@
 //!   otherwise.
 //! - `docs/teachers/lesson-NAME.md`, one per lesson (`lesson-3.md`, `lesson-fast-sqlite.md`):
 //!   what to stress, what to ask, where students go wrong. It opens with its minutes, in a
-//!   comment that GitHub does not show:
+//!   comment that GitHub does not show, one block per class (a lesson too big for one class
+//!   has two, each named: `<!-- plan: A, the session's life`):
 //!
 //!   ```text
 //!   <!-- plan
@@ -14,13 +15,20 @@
 //!   diff: 20
 //!   questions: 5
 //!   exercises: 3.1 15, 3.2 10
+//!   files: src/routes/auth.rs, src/lib.rs
 //!   -->
 //!   ```
 //!
-//! From those numbers this module writes each lesson's plan for one class (the exercises
+//!   `files` (optional) are the files of the lesson's diff that the class projects, in the
+//!   order to show them; the diff page lists them first. Without it, the class projects every
+//!   file of the diff but the tests.
+//!
+//! From those numbers this module writes each lesson's plan for its classes (the exercises
 //! fill the time that is left, in order, and those that do not fit are homework) and the
-//! schedule of the whole course; and from each exercise's `check.rs` it lists what the check
-//! tells a student who got it wrong. Nothing of that is typed twice, so nothing drifts.
+//! schedule of the whole course, with a warning where a plan gives the diff more changed lines
+//! a minute than a teacher can show ([`MAX_LINES_PER_MINUTE`]); and from each exercise's
+//! `check.rs` it lists what the check tells a student who got it wrong. Nothing of that is
+//! typed twice, so nothing drifts.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -35,14 +43,23 @@ pub const FOLDER: &str = "docs/teachers/";
 /// One page of the guide: its path in the book, title, text, and depth in the contents.
 pub type Page = (String, String, String, usize);
 
-/// A lesson's minutes, as its `<!-- plan -->` gives them.
+/// The most changed lines a minute a teacher can walk a room through on a projected diff:
+/// one every two seconds, read out and explained. A plan above it is rushed, and the
+/// schedule and the lesson's page say so.
+pub const MAX_LINES_PER_MINUTE: usize = 30;
+
+/// One class's minutes, as a `<!-- plan -->` block gives them.
 #[derive(Debug, Default, PartialEq)]
 pub struct Plan {
+    /// The class's name, for a lesson taught in more than one (`A, the session's life`).
+    pub title: Option<String>,
     pub demo: u32,
     pub diff: u32,
     pub questions: u32,
     /// Each exercise's id and minutes, in the order to do them.
     pub exercises: Vec<(String, u32)>,
+    /// The files of the lesson's diff the class projects, in order; empty: all but `tests/`.
+    pub files: Vec<String>,
 }
 
 /// A plan laid out in a class of some length.
@@ -82,21 +99,36 @@ pub fn fit(plan: &Plan, class_minutes: u32) -> Class {
     }
 }
 
-/// Reads a lesson file's `<!-- plan ... -->` block.
-pub fn parse_plan(text: &str) -> Result<Plan, String> {
-    let start = text
-        .find("<!-- plan")
-        .ok_or("it has no `<!-- plan` block with its minutes")?;
-    let block = &text[start + "<!-- plan".len()..];
-    let end = block
-        .find("-->")
-        .ok_or("its `<!-- plan` block has no `-->`")?;
+/// Reads a lesson file's `<!-- plan ... -->` blocks, one per class, in order.
+pub fn parse_plans(text: &str) -> Result<Vec<Plan>, String> {
+    let mut plans = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("<!-- plan") {
+        let block = &rest[start + "<!-- plan".len()..];
+        let end = block
+            .find("-->")
+            .ok_or("its `<!-- plan` block has no `-->`")?;
+        plans.push(parse_block(&block[..end])?);
+        rest = &block[end + 3..];
+    }
+    if plans.is_empty() {
+        return Err("it has no `<!-- plan` block with its minutes".into());
+    }
+    Ok(plans)
+}
+
+/// One block, from just after `<!-- plan` to just before `-->`.
+fn parse_block(block: &str) -> Result<Plan, String> {
     let mut plan = Plan::default();
-    for line in block[..end]
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-    {
+    let (first, lines) = block.split_once('\n').unwrap_or((block, ""));
+    if let Some(title) = first.trim().strip_prefix(':') {
+        plan.title = Some(title.trim().to_string()).filter(|t| !t.is_empty());
+    } else if !first.trim().is_empty() {
+        return Err(format!(
+            "`<!-- plan{first}`: a class's name goes after a colon, `<!-- plan: A, its name`"
+        ));
+    }
+    for line in lines.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (key, value) = line
             .split_once(':')
             .ok_or_else(|| format!("`{line}` in its plan is not `key: minutes`"))?;
@@ -120,10 +152,66 @@ pub fn parse_plan(text: &str) -> Result<Plan, String> {
                     plan.exercises.push((id.to_string(), minutes(m)?));
                 }
             }
+            "files" => plan.files.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .map(String::from),
+            ),
             other => return Err(format!("its plan has an unknown line `{other}`")),
         }
     }
     Ok(plan)
+}
+
+/// The files a lesson's classes project, in the order their plans give them (each once):
+/// its diff page shows them first. Empty for a lesson whose plans name none.
+pub fn projected_order(root: &Path, lesson: &Lesson) -> Result<Vec<String>, String> {
+    let file = format!("lesson-{}.md", lesson.name);
+    let path = root.join("docs").join("teachers").join(&file);
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let text = fs::read_to_string(&path).map_err(|e| format!("docs/teachers/{file}: {e}"))?;
+    let mut order: Vec<String> = Vec::new();
+    for plan in parse_plans(&text).map_err(|e| format!("docs/teachers/{file}: {e}"))? {
+        for f in plan.files {
+            if !order.contains(&f) {
+                order.push(f);
+            }
+        }
+    }
+    Ok(order)
+}
+
+/// The changed lines a class projects: its `files`, or every file of the diff but the tests.
+/// `sizes` are the lesson's files with their changed lines (added and removed).
+fn projected_lines(plan: &Plan, sizes: &[(String, usize)]) -> Result<usize, String> {
+    if plan.files.is_empty() {
+        return Ok(sizes
+            .iter()
+            .filter(|(path, _)| !path.starts_with("tests/"))
+            .map(|(_, lines)| lines)
+            .sum());
+    }
+    let mut total = 0;
+    for file in &plan.files {
+        let (_, lines) = sizes.iter().find(|(path, _)| path == file).ok_or_else(|| {
+            format!("its plan projects `{file}`, which the lesson's diff does not change")
+        })?;
+        total += lines;
+    }
+    Ok(total)
+}
+
+/// Changed lines a minute of diff, rounded up; all of them when the plan gives no minute.
+fn per_minute(lines: usize, minutes: u32) -> usize {
+    if minutes == 0 {
+        lines
+    } else {
+        lines.div_ceil(minutes as usize)
+    }
 }
 
 /// `<!-- class-minutes: 60 -->` in the guide's README.
@@ -143,12 +231,14 @@ fn clock(minutes: u32) -> String {
     format!("{}:{:02}", minutes / 60, minutes % 60)
 }
 
-/// The guide's pages: its README, the schedule, then one page per lesson.
+/// The guide's pages: its README, the schedule, then one page per lesson. `sizes` holds,
+/// for each lesson, the files its diff page shows with their changed lines.
 pub fn guide(
     root: &Path,
     lessons: &[Lesson],
     targets: &[Target],
     class_minutes: Option<u32>,
+    sizes: &[Vec<(String, usize)>],
 ) -> Result<Vec<Page>, String> {
     let dir = root.join("docs").join("teachers");
     let readme = fs::read_to_string(dir.join("README.md"))
@@ -160,77 +250,139 @@ pub fn guide(
     check_no_stray_files(&dir, lessons)?;
 
     let mut lesson_pages = Vec::new();
-    let mut rows = Vec::new();
-    for (lesson, target) in lessons.iter().zip(targets) {
+    // The course's rows and the add-ons' (optional), and how many classes each has.
+    let (mut rows, mut add_on_rows) = (Vec::new(), Vec::new());
+    let (mut classes, mut add_on_classes) = (0, 0);
+    let mut rushed = Vec::new();
+    for ((lesson, target), sizes) in lessons.iter().zip(targets).zip(sizes) {
+        let add_on = lesson.folder.path.starts_with("appendix/");
+        let (table, count) = if add_on {
+            (&mut add_on_rows, &mut add_on_classes)
+        } else {
+            (&mut rows, &mut classes)
+        };
         let file = format!("lesson-{}.md", lesson.name);
         let path = dir.join(&file);
         if !path.is_file() {
-            rows.push(format!(
-                "| {} | no plan yet (`docs/teachers/{file}`) | | | | | |",
+            table.push(format!(
+                "| {} | no plan yet (`docs/teachers/{file}`) | | | | |",
                 lesson.name
             ));
             continue;
         }
         let text = fs::read_to_string(&path).map_err(|e| format!("docs/teachers/{file}: {e}"))?;
-        let plan = parse_plan(&text).map_err(|e| format!("docs/teachers/{file}: {e}"))?;
+        let plans = parse_plans(&text).map_err(|e| format!("docs/teachers/{file}: {e}"))?;
         let all = exercises::exercises(root, target)?;
-        for (id, _) in &plan.exercises {
-            if !all.iter().any(|e| &e.id == id) {
-                return Err(format!(
-                    "docs/teachers/{file} plans exercise {id}, but {}/README.md has no such exercise",
-                    lesson.folder.path
-                ));
+        let mut classes_of_lesson = Vec::new();
+        for plan in &plans {
+            for (id, _) in &plan.exercises {
+                if !all.iter().any(|e| &e.id == id) {
+                    return Err(format!(
+                        "docs/teachers/{file} plans exercise {id}, but {}/README.md has no such exercise",
+                        lesson.folder.path
+                    ));
+                }
             }
+            let lines =
+                projected_lines(plan, sizes).map_err(|e| format!("docs/teachers/{file}: {e}"))?;
+            let fitted = fit(plan, class);
+            let exercise_minutes: u32 = fitted.in_class.iter().map(|(_, m)| m).sum();
+            let total = plan.demo + plan.diff + plan.questions + exercise_minutes + fitted.spare;
+            let rate = per_minute(lines, plan.diff);
+            let name = match &plan.title {
+                Some(title) => format!("{} {title}", lesson.name),
+                None => lesson.name.clone(),
+            };
+            if rate > MAX_LINES_PER_MINUTE {
+                rushed.push(format!("[{name}](lesson-{}.md)", lesson.name));
+            }
+            table.push(format!(
+                "| [{name}](lesson-{}.md) | {} · {} · {} | {}{} | {} | {} | **{}**{} |",
+                lesson.name,
+                plan.demo,
+                plan.diff,
+                plan.questions,
+                rate,
+                if rate > MAX_LINES_PER_MINUTE {
+                    " (too fast!)"
+                } else {
+                    ""
+                },
+                if fitted.in_class.is_empty() {
+                    "none".to_string()
+                } else {
+                    fitted
+                        .in_class
+                        .iter()
+                        .map(|(id, minutes)| format!("{id} ({minutes})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                fitted.spare,
+                total,
+                if fitted.over > 0 { " (too long!)" } else { "" }
+            ));
+            *count += 1;
+            classes_of_lesson.push((plan, fitted, lines));
         }
-        let fitted = fit(&plan, class);
-        let exercise_minutes: u32 = fitted.in_class.iter().map(|(_, m)| m).sum();
-        let total = plan.demo + plan.diff + plan.questions + exercise_minutes + fitted.spare;
-        rows.push(format!(
-            "| [{}](lesson-{}.md) | {} | {} | {} | {} ({}) | {} | **{}**{} |",
-            lesson.name,
-            lesson.name,
-            plan.demo,
-            plan.diff,
-            plan.questions,
-            exercise_minutes,
-            if fitted.in_class.is_empty() {
-                "none".to_string()
-            } else {
-                fitted
-                    .in_class
-                    .iter()
-                    .map(|(id, _)| id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-            fitted.spare,
-            total,
-            if fitted.over > 0 { " (too long!)" } else { "" }
-        ));
-        let page = lesson_page(root, lesson, target, &text, &plan, &fitted, class)?;
+        let page = lesson_page(root, lesson, target, &text, &classes_of_lesson, class)?;
         let title = super::title(&page).unwrap_or_else(|| format!("Lesson {}", lesson.name));
         lesson_pages.push((format!("docs/teachers/{file}"), title, page, 1));
     }
 
-    let planned = rows.iter().filter(|r| !r.contains("no plan yet")).count();
+    let header = "| Class | Demo · diff · questions | Lines a minute | Exercises in class | Spare | Total |\n\
+                  | --- | :---: | ---: | --- | ---: | ---: |\n";
     let mut schedule = format!(
         "# The course's schedule\n\n\
          Made by `cargo xtask book` from the minutes in each lesson's notes (`docs/teachers/lesson-*.md`), \
          for classes of **{class} minutes** (`cargo xtask book --class-minutes N` makes the book for \
-         another length). Each lesson is one class: demo, then the diff, then questions, then \
-         the exercises that fit; \"spare\" is what is left.\n\n\
-         | Lesson | Demo | Diff | Questions | Exercises in class | Spare | Class |\n\
-         | --- | ---: | ---: | ---: | --- | ---: | ---: |\n"
+         another length). Each row is one class: demo, then the diff, then questions (their \
+         minutes), then the exercises that fit (each with its minutes); \"spare\" is what is \
+         left. A lesson too big for one class has two rows. \"Lines a minute\" is the changed lines of the files the class projects, \
+         divided by the diff's minutes: above {MAX_LINES_PER_MINUTE} (one line every two \
+         seconds, read and explained) the room cannot follow, and the row says \"too fast!\".\n\n\
+         ## The course\n\n{header}"
     );
     for row in &rows {
         let _ = writeln!(schedule, "{row}");
     }
     let _ = writeln!(
         schedule,
-        "\n**{planned} {} of {class} minutes: {} hours of teaching.**",
-        if planned == 1 { "class" } else { "classes" },
-        format_hours(planned as u32 * class),
+        "\n**{classes} {} of {class} minutes: {} hours of teaching.**",
+        if classes == 1 { "class" } else { "classes" },
+        format_hours(classes * class),
     );
+    if !add_on_rows.is_empty() {
+        let _ = write!(
+            schedule,
+            "\n## The add-ons (optional)\n\n\
+             For a class that has finished lesson 5 and wants more, in any order: none of them is \
+             needed for another.\n\n{header}"
+        );
+        for row in &add_on_rows {
+            let _ = writeln!(schedule, "{row}");
+        }
+        let _ = writeln!(
+            schedule,
+            "\nThe add-ons, all of them: {add_on_classes} {} more, {} hours.",
+            if add_on_classes == 1 {
+                "class"
+            } else {
+                "classes"
+            },
+            format_hours(add_on_classes * class),
+        );
+    }
+    if !rushed.is_empty() {
+        let _ = writeln!(
+            schedule,
+            "\n**Too fast**: {} {} the diff more than {MAX_LINES_PER_MINUTE} changed lines a minute. \
+             Give the diff more minutes, project fewer files (the plan's `files:`), or teach the \
+             lesson in two classes.",
+            rushed.join(", "),
+            if rushed.len() == 1 { "gives" } else { "give" },
+        );
+    }
 
     let mut pages = vec![
         (
@@ -279,23 +431,24 @@ fn check_no_stray_files(dir: &Path, lessons: &[Lesson]) -> Result<(), String> {
     Ok(())
 }
 
-/// A lesson's page of the guide: its title, the plan for one class, the teacher's notes,
-/// then what the exercise checks catch.
+/// A lesson's page of the guide: its title, the plan for each of its classes, the
+/// teacher's notes, then what the exercise checks catch.
 fn lesson_page(
     root: &Path,
     lesson: &Lesson,
     target: &Target,
     text: &str,
-    plan: &Plan,
-    class: &Class,
+    classes: &[(&Plan, Class, usize)],
     class_minutes: u32,
 ) -> Result<String, String> {
-    // The plan block is for this program; the page starts after it.
-    let body = match text.find("-->") {
-        Some(end) if text.trim_start().starts_with("<!-- plan") => &text[end + 3..],
-        _ => text,
-    };
-    let body = body.trim_start();
+    // The plan blocks are for this program; the page starts after them.
+    let mut body = text.trim_start();
+    while body.starts_with("<!-- plan") {
+        match body.find("-->") {
+            Some(end) => body = body[end + 3..].trim_start(),
+            None => break,
+        }
+    }
     let (heading, rest) = match body.split_once('\n') {
         Some((first, rest)) if first.starts_with("# ") => (first, rest),
         _ => ("", body),
@@ -316,42 +469,6 @@ fn lesson_page(
         "The students' page: [{}]({lesson_page}); the diff to project: [{diff_label}]({diff_page}).\n",
         lesson.folder.path,
     );
-    let _ = writeln!(page, "## The class: {class_minutes} minutes\n");
-    if class.over > 0 {
-        let _ = writeln!(
-            page,
-            "**Too long for one class of {class_minutes} minutes**: the demo, the diff and the \
-             questions alone take {} minutes more. Make the book for a longer class \
-             (`cargo xtask book --class-minutes 90`) or spread the diff over two classes.\n",
-            class.over
-        );
-    }
-    let _ = writeln!(page, "| From | Minutes | What |\n| --- | ---: | --- |");
-    let mut at = 0;
-    let mut row = |page: &mut String, minutes: u32, what: String| {
-        if minutes > 0 {
-            let _ = writeln!(page, "| {} | {minutes} | {what} |", clock(at));
-            at += minutes;
-        }
-    };
-    row(
-        &mut page,
-        plan.demo,
-        format!(
-            "Demo: run `cargo run -p {}` and show the lesson in the browser, as its page does",
-            lesson.folder.crate_name
-        ),
-    );
-    row(
-        &mut page,
-        plan.diff,
-        format!("The diff, projected: [{diff_label}]({diff_page})"),
-    );
-    row(
-        &mut page,
-        plan.questions,
-        "Questions to the room (below)".to_string(),
-    );
     let all = exercises::exercises(root, target)?;
     let checked = |id: &str| {
         all.iter()
@@ -366,37 +483,103 @@ fn lesson_page(
             .map(|p| p.title.trim_end_matches('.').to_string())
             .unwrap_or_default()
     };
-    for (id, minutes) in &class.in_class {
+    for (plan, class, lines) in classes {
+        match &plan.title {
+            Some(title) => {
+                let _ = writeln!(page, "## Class {title}: {class_minutes} minutes\n");
+            }
+            None => {
+                let _ = writeln!(page, "## The class: {class_minutes} minutes\n");
+            }
+        }
+        if class.over > 0 {
+            let _ = writeln!(
+                page,
+                "**Too long for one class of {class_minutes} minutes**: the demo, the diff and the \
+                 questions alone take {} minutes more. Make the book for a longer class \
+                 (`cargo xtask book --class-minutes 90`) or spread the diff over two classes.\n",
+                class.over
+            );
+        }
+        let rate = per_minute(*lines, plan.diff);
+        if rate > MAX_LINES_PER_MINUTE {
+            let _ = writeln!(
+                page,
+                "**Too fast for the room**: {lines} changed lines in {} minutes of diff is {rate} a \
+                 minute, more than the {MAX_LINES_PER_MINUTE} a teacher can show. Give the diff \
+                 more minutes, project fewer files, or teach the lesson in two classes.\n",
+                plan.diff
+            );
+        }
+        let _ = writeln!(page, "| From | Minutes | What |\n| --- | ---: | --- |");
+        let mut at = 0;
+        let mut row = |page: &mut String, minutes: u32, what: String| {
+            if minutes > 0 {
+                let _ = writeln!(page, "| {} | {minutes} | {what} |", clock(at));
+                at += minutes;
+            }
+        };
         row(
             &mut page,
-            *minutes,
-            if checked(id) {
-                format!("Exercise {id}, {} (`cargo xtask check {id}`)", title_of(id))
-            } else {
-                format!(
-                    "Exercise {id}, {} (its answer is on the page)",
-                    title_of(id)
-                )
-            },
+            plan.demo,
+            format!(
+                "Demo: run `cargo run -p {}` and show the lesson in the browser, as its page does",
+                lesson.folder.crate_name
+            ),
         );
-    }
-    row(
-        &mut page,
-        class.spare,
-        "Spare: questions from the room, or a late start".to_string(),
-    );
-    let _ = writeln!(page, "| {} | | end |\n", clock(at));
-    if !class.homework.is_empty() {
-        let _ = writeln!(
-            page,
-            "Homework (no time left in class): {}.\n",
-            class
-                .homework
+        let files = if plan.files.is_empty() {
+            "every file but the tests".to_string()
+        } else {
+            plan.files
                 .iter()
-                .map(|id| format!("{id}, {}", title_of(id)))
+                .map(|f| format!("`{f}`"))
                 .collect::<Vec<_>>()
-                .join("; ")
+                .join(", ")
+        };
+        row(
+            &mut page,
+            plan.diff,
+            format!(
+                "The diff, projected: [{diff_label}]({diff_page}), {files} ({lines} changed lines, {rate} a minute)"
+            ),
         );
+        row(
+            &mut page,
+            plan.questions,
+            "Questions to the room (below)".to_string(),
+        );
+        for (id, minutes) in &class.in_class {
+            row(
+                &mut page,
+                *minutes,
+                if checked(id) {
+                    format!("Exercise {id}, {} (`cargo xtask check {id}`)", title_of(id))
+                } else {
+                    format!(
+                        "Exercise {id}, {} (its answer is on the page)",
+                        title_of(id)
+                    )
+                },
+            );
+        }
+        row(
+            &mut page,
+            class.spare,
+            "Spare: questions from the room, or a late start".to_string(),
+        );
+        let _ = writeln!(page, "| {} | | end |\n", clock(at));
+        if !class.homework.is_empty() {
+            let _ = writeln!(
+                page,
+                "Homework (no time left in class): {}.\n",
+                class
+                    .homework
+                    .iter()
+                    .map(|id| format!("{id}, {}", title_of(id)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
     }
     page.push_str(rest.trim_start());
     page.push('\n');
@@ -563,6 +746,8 @@ mod tests {
 
     fn plan(exercises: &[(&str, u32)]) -> Plan {
         Plan {
+            title: None,
+            files: Vec::new(),
             demo: 10,
             diff: 20,
             questions: 5,
@@ -593,10 +778,49 @@ mod tests {
     #[test]
     fn the_plan_block_gives_the_minutes() {
         let text = "<!-- plan\ndemo: 10\ndiff: 20\nquestions: 5\nexercises: 3.1 15, 3.2 10\n-->\n# Lesson 3\n";
-        assert_eq!(parse_plan(text), Ok(plan(&[("3.1", 15), ("3.2", 10)])));
-        assert!(parse_plan("# no plan\n").is_err());
-        assert!(parse_plan("<!-- plan\ndemo: ten\n-->").is_err());
-        assert!(parse_plan("<!-- plan\nlunch: 10\n-->").is_err());
+        assert_eq!(
+            parse_plans(text),
+            Ok(vec![plan(&[("3.1", 15), ("3.2", 10)])])
+        );
+        assert!(parse_plans("# no plan\n").is_err());
+        assert!(parse_plans("<!-- plan\ndemo: ten\n-->").is_err());
+        assert!(parse_plans("<!-- plan\nlunch: 10\n-->").is_err());
+        assert!(parse_plans("<!-- planned\ndemo: 10\n-->").is_err());
+    }
+
+    #[test]
+    fn a_lesson_in_two_classes_has_two_named_plans_with_their_files() {
+        let text = "<!-- plan: A, the session's life\ndemo: 10\ndiff: 20\nfiles: src/a.rs, src/b.rs\n-->\n\
+                    <!-- plan: B, the request's\ndiff: 25\nfiles: src/a.rs, src/c.rs\n-->\n# Lesson 5\n";
+        let plans = parse_plans(text).expect("two plans");
+        assert_eq!(plans.len(), 2);
+        assert_eq!(plans[0].title.as_deref(), Some("A, the session's life"));
+        assert_eq!(plans[0].files, vec!["src/a.rs", "src/b.rs"]);
+        assert_eq!(plans[1].title.as_deref(), Some("B, the request's"));
+        assert_eq!(plans[1].diff, 25);
+    }
+
+    #[test]
+    fn a_class_projects_its_files_or_everything_but_the_tests() {
+        let sizes = vec![
+            ("src/a.rs".to_string(), 100),
+            ("src/b.rs".to_string(), 50),
+            ("tests/a.rs".to_string(), 400),
+        ];
+        assert_eq!(projected_lines(&plan(&[]), &sizes), Ok(150));
+        let only_a = Plan {
+            files: vec!["src/a.rs".into()],
+            ..plan(&[])
+        };
+        assert_eq!(projected_lines(&only_a, &sizes), Ok(100));
+        let missing = Plan {
+            files: vec!["src/gone.rs".into()],
+            ..plan(&[])
+        };
+        assert!(projected_lines(&missing, &sizes).is_err());
+        // 150 lines in the plan's 20 minutes of diff: 8 a minute, rounded up.
+        assert_eq!(per_minute(150, 20), 8);
+        assert!(per_minute(1000, 20) > MAX_LINES_PER_MINUTE);
     }
 
     #[test]
