@@ -98,7 +98,7 @@ impl Step {
                     tower_sessions::cookie::Key::try_generate().expect("the OS has randomness"),
                 );
                 if let Some(hash) = hash {
-                    settings.admin_password_hash = hash;
+                    settings.admin_password_hash = hash.into();
                 }
                 step5_hardened::app(store, settings)
             }

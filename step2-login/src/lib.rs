@@ -6,6 +6,7 @@
 mod config;
 mod error;
 mod routes;
+mod server;
 mod session_data;
 
 use axum::Router;
@@ -15,6 +16,7 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
 pub use config::Config;
+pub use server::serve;
 
 /// How long a session lives without a visit: the Express tutorial's `cookie: { maxAge: 60000 }`.
 pub const SESSION_LIFETIME: Duration = Duration::seconds(60);

@@ -13,15 +13,14 @@
 //! `PORT` picks another port (`PORT=4000 cargo run -p step2-login`); `RUST_LOG=debug` shows
 //! what the session layer does on each request.
 //!
-//! This file only reads the configuration, opens the port and serves; the application
-//! itself (the Express tutorial's `app.js`) is built by [`step2_login::app`] in
-//! `lib.rs`, so tests can drive it without a network.
+//! This file only reads the configuration and starts the server ([`step2_login::serve`], in
+//! `server.rs`); the application itself (the Express tutorial's `app.js`) is built by
+//! [`step2_login::app`] in `lib.rs`, so tests can drive it without a network.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use step2_login::Config;
-use tokio::net::TcpListener;
 use tower_sessions::MemoryStore;
 use tracing_subscriber::EnvFilter;
 
@@ -36,83 +35,22 @@ async fn main() -> ExitCode {
         .with_ansi(colour)
         .init();
 
-    // A bad setting is the user's mistake, not a bug: one line that names it, then exit 1.
-    let config = match Config::from_env() {
-        Ok(config) => config,
+    // A bad setting, or a port or database that cannot be opened, is the user's to fix,
+    // not a bug: one line that says what is wrong, then exit 1.
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
-
-    let shutdown = match shutdown_signal() {
-        Ok(shutdown) => shutdown,
-        Err(err) => {
-            eprintln!("error: cannot listen for Ctrl-C and SIGTERM: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-
-    let listener = match TcpListener::bind(config.addr).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            eprintln!(
-                "error: cannot listen on {}: {err} (is another step still running? stop it or set PORT)",
-                config.addr
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    match listener.local_addr() {
-        // On loopback the address is given as `localhost`, the name the pages use: a browser
-        // keeps separate cookies for `localhost` and `127.0.0.1`, so opening the other name
-        // would start a new session.
-        Ok(addr) if addr.ip().is_loopback() => {
-            tracing::info!("listening on http://localhost:{}", addr.port())
-        }
-        Ok(addr) => tracing::info!("listening on http://{addr}"),
-        Err(err) => tracing::warn!("listening, but the address is unknown: {err}"),
     }
+}
 
+async fn run() -> Result<(), String> {
+    let config = Config::from_env()?;
     // Where session data lives between requests: a map inside this process, like
     // express-session's default `MemoryStore`. Fine for a lesson, but every session is
     // forgotten when the server stops.
     let store = MemoryStore::default();
-
-    let served = axum::serve(listener, step2_login::app(store))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    if let Err(err) = served {
-        eprintln!("error: the server stopped: {err}");
-        return ExitCode::FAILURE;
-    }
-    ExitCode::SUCCESS
-}
-
-/// Installs the Ctrl-C and SIGTERM handlers and returns a future that resolves when
-/// either arrives; `axum::serve` then stops accepting connections and lets the requests
-/// in flight finish. The handlers are installed before the server says it is listening,
-/// so a signal sent right after that line is never missed.
-#[cfg(unix)]
-fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {},
-            _ = terminate.recv() => {},
-        }
-        tracing::info!("shutting down");
-    })
-}
-
-/// Windows has no SIGTERM; Ctrl-C is the way to stop a lesson server there.
-#[cfg(not(unix))]
-fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
-    Ok(async {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::info!("shutting down");
-        }
-    })
+    step2_login::serve(config.addr, step2_login::app(store)).await
 }

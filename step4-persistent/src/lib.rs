@@ -6,6 +6,7 @@
 mod config;
 mod error;
 mod routes;
+mod server;
 mod session_data;
 pub mod store;
 
@@ -21,6 +22,7 @@ use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
 pub use config::Config;
 use error::AppError;
+pub use server::serve;
 
 /// How long a session lives without a change: the Express tutorial's
 /// `cookie: { maxAge: 3600000 }` for this section, one hour.

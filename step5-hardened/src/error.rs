@@ -2,7 +2,6 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 

@@ -6,7 +6,6 @@
 //! [`store`], the limits on slow clients in [`server`].
 
 mod config;
-mod db_file;
 mod error;
 mod password;
 mod routes;
@@ -14,14 +13,16 @@ pub mod server;
 mod session_data;
 pub mod store;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::HttpBody;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
+use secrecy::{ExposeSecret, SecretString};
 use tower_http::csrf::{CsrfLayer, ProtectionError};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
@@ -70,7 +71,7 @@ pub struct Settings {
     pub cookie_key: Key,
     pub timeouts: Timeouts,
     /// The demo user's password hash (PHC string).
-    pub admin_password_hash: String,
+    pub admin_password_hash: SecretString,
 }
 
 impl Settings {
@@ -82,39 +83,30 @@ impl Settings {
                 idle: Config::DEFAULT_IDLE_TIMEOUT,
                 absolute: Config::DEFAULT_ABSOLUTE_TIMEOUT,
             },
-            admin_password_hash: DEMO_PASSWORD_HASH.to_string(),
+            admin_password_hash: DEMO_PASSWORD_HASH.into(),
         }
     }
 
-    /// The settings `config` asks for. The cookie key is `SESSION_SECRET`'s, or else the
-    /// one `stored_key` gives (a key the store keeps, made on first use): a server that
-    /// is restarted keeps its visitors logged in either way. Says once in the log which
-    /// classroom defaults are in use, and why they are not for production.
-    pub async fn from_config<E: std::fmt::Display>(
-        config: &Config,
-        stored_key: impl Future<Output = Result<Key, E>>,
-    ) -> Result<Self, String> {
-        let mut defaulted = Vec::new();
-        let cookie_key = match &config.session_secret {
-            Some(key) => key.clone(),
+    /// The settings `config` asks for. Says in the log which classroom defaults are in
+    /// use, and why they are not for production.
+    pub fn from_config(config: &Config) -> Result<Self, String> {
+        let cookie_key = match config.cookie_key() {
+            Some(key) => key,
+            // A key of our own, made now: cookies signed with it are worthless to anyone
+            // else, and to this server too once it stops. A key the environment gives
+            // stays the same across restarts and servers.
             None => {
-                defaulted
-                    .push("SESSION_SECRET (cookies are signed with a key kept in the database)");
-                stored_key.await.map_err(|err| {
-                    format!("cannot read or store the cookie key in the database: {err}")
-                })?
+                tracing::warn!(
+                    "SESSION_SECRET is not set: cookies are signed with a random key, so every \
+                     session ends when the server stops (make one with: cargo xtask secret)"
+                );
+                Key::try_generate().ok_or("the operating system gave no randomness for a key")?
             }
         };
         let admin_password_hash = config.admin_password_hash.clone().unwrap_or_else(|| {
-            defaulted.push("ADMIN_PASSWORD_HASH (the demo user admin/1234 can log in)");
-            DEMO_PASSWORD_HASH.to_string()
+            tracing::warn!("ADMIN_PASSWORD_HASH is not set: the demo user admin/1234 can log in");
+            DEMO_PASSWORD_HASH.into()
         });
-        if !defaulted.is_empty() {
-            tracing::warn!(
-                "not set, fine for a class but not for production: {}",
-                defaulted.join("; ")
-            );
-        }
         Ok(Self {
             cookie_key,
             timeouts: Timeouts {
@@ -145,12 +137,15 @@ pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
         // Lax: the cookie is not sent on requests another site starts in the background
         // or with a form POST, which stops most CSRF before the cross-origin check even
         // runs; it is sent when a user follows a link here, so a link from an email does
-        // not look logged out. Strict would add nothing: no GET here changes anything.
+        // not look logged out. Strict would add little: the one GET that changes the
+        // session is the visit counter, and a visit from a link is a visit.
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        // The cookie's `Max-Age` and the row's expiry start at the idle timeout; the
-        // timeouts middleware moves both on every request.
-        .with_expiry(Expiry::OnInactivity(to_time(settings.timeouts.idle)))
+        // The cookie's `Max-Age` and the row's expiry start at the idle timeout (in the
+        // `time` crate's units); the timeouts middleware moves both on every request.
+        .with_expiry(Expiry::OnInactivity(
+            time::Duration::try_from(settings.timeouts.idle).unwrap_or(time::Duration::MAX),
+        ))
         // `secret`: the cookie carries an HMAC of the id, a keyed checksum that only
         // the holder of the key can make. A made-up or altered id is dropped before the
         // store is even asked.
@@ -158,7 +153,8 @@ pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
 
     // Layers run outside in: the last one added sees the request first (the reverse of
     // Express, where the first `app.use` runs first).
-    let router = routes::router(routes::Auth::new(&settings.admin_password_hash))
+    let auth = routes::Auth::new(settings.admin_password_hash.expose_secret());
+    let router = routes::router(auth)
         .layer(from_fn_with_state(
             settings.timeouts,
             session_data::enforce_timeouts,
@@ -187,15 +183,18 @@ pub fn app(store: impl SessionStore + Clone, settings: Settings) -> Router {
         // One log line per request with method, path, client address, status and time
         // taken; every line a request logs (a failed login, a refusal) carries the path
         // and address with it. No headers, so no cookie (and no session id) ever reaches
-        // the log, and no query string, which is where a careless link puts a secret.
+        // the log, and no query string, which is where a careless link puts a secret. The
+        // address comes from `serve` (axum's `ConnectInfo`); a test that calls the app
+        // directly has none, and its lines have no `client`.
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
+                    let client = request.extensions().get::<ConnectInfo<SocketAddr>>();
                     tracing::info_span!(
                         "request",
                         method = %request.method(),
                         path = request.uri().path(),
-                        client = %server::client_address(request.extensions()),
+                        client = client.map(|ConnectInfo(addr)| tracing::field::display(addr.ip())),
                     )
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
@@ -306,9 +305,4 @@ async fn explain_empty_errors(response: Response) -> Response {
         StatusCode::REQUEST_TIMEOUT => AppError::TimedOut.into_response(),
         _ => response,
     }
-}
-
-/// tower-sessions counts time with the `time` crate; the settings use the standard library.
-fn to_time(duration: Duration) -> time::Duration {
-    time::Duration::try_from(duration).unwrap_or(time::Duration::MAX)
 }

@@ -3,11 +3,10 @@
 //! This is the Rust side of the Express tutorial's `store: MongoStore.create({ mongoUrl })`.
 //! tower-sessions-sqlx-store keeps one row per session in a table `tower_sessions`:
 //! `id` (the id the cookie carries), `data` (the session's key → value map, in
-//! MessagePack) and `expiry_date` (when the row stops counting).
-//!
-//! [`Store`] wraps the crate's store and closes one hole: a save never brings a deleted
-//! session back. Beside the sessions it keeps the key that signs their cookies, when the
-//! environment gives none ([`Store::stored_key`]).
+//! MessagePack) and `expiry_date` (when the row stops counting, as RFC 3339 text).
+//! [`open`] hands the app a [`Store`]: the crate's store with one hole closed, a save never
+//! brings a deleted session back. The rest of this file is how the database is opened, and
+//! the task that deletes expired rows.
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,7 +16,6 @@ use async_trait::async_trait;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use time::OffsetDateTime;
-use tower_sessions::cookie::Key;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::{ExpiredDeletion, SessionStore, session_store};
 use tower_sessions_sqlx_store::{SqliteStore, SqlxStoreError};
@@ -31,36 +29,37 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// more connections than cores would only queue up on the write lock.
 const POOL_SIZE: u32 = 4;
 
-/// The database could not be opened or prepared at start-up: one line for the user.
+/// The database could not be opened or prepared at start-up.
 #[derive(Debug)]
-pub struct OpenError(String);
+pub struct OpenError {
+    url: String,
+    source: sqlx::Error,
+}
 
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        write!(
+            f,
+            "cannot open the session database {:?}: {}",
+            self.url, self.source
+        )
     }
 }
 
-impl std::error::Error for OpenError {}
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
 
 /// Opens (creating if missing) the SQLite database at `database_url`, creates the
 /// session table if missing, and checks that the database can be written to, so that
 /// a bad path fails now, at start-up, rather than at the first login.
 pub async fn open(database_url: &str) -> Result<Store, OpenError> {
-    // sqlx would take a bare word as a file name and create it; insist on the scheme so a
-    // typo or a URL for another database is reported, not obeyed. (Such a URL is not
-    // repeated: one for a database server may hold a password.)
-    if !database_url.starts_with("sqlite:") {
-        return Err(OpenError(
-            "DATABASE_URL must be a SQLite URL such as sqlite://sessions.db".to_string(),
-        ));
-    }
-    let fail = |source: sqlx::Error| {
-        OpenError(format!(
-            "cannot open the session database {database_url:?}: {source}"
-        ))
+    let fail = |source| OpenError {
+        url: database_url.to_string(),
+        source,
     };
-    crate::db_file::restrict_to_owner(database_url).map_err(fail)?;
 
     let options = SqliteConnectOptions::from_str(database_url)
         .map_err(fail)?
@@ -75,6 +74,10 @@ pub async fn open(database_url: &str) -> Result<Store, OpenError> {
         // moments could lose the last commits; FULL would guard against that too, at
         // the price of an fsync, and so a disk round trip, on every request.
         .synchronous(SqliteSynchronous::Normal)
+        // A burst of writes (every new visitor's counter is a row) grows the `-wal` file,
+        // and SQLite keeps it at its largest; this has it cut back to 64 MiB after a
+        // checkpoint, so a flood of visits leaves no lasting cost on disk.
+        .pragma("journal_size_limit", "67108864")
         .busy_timeout(BUSY_TIMEOUT);
 
     let pool = SqlitePoolOptions::new()
@@ -89,13 +92,6 @@ pub async fn open(database_url: &str) -> Result<Store, OpenError> {
 
     let store = SqliteStore::new(pool.clone());
     store.migrate().await.map_err(fail)?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS session_secret \
-         (id INTEGER PRIMARY KEY CHECK (id = 1), key BLOB NOT NULL)",
-    )
-    .execute(&pool)
-    .await
-    .map_err(fail)?;
 
     // SQLite quietly opens a file it may not write to read-only, and on such a file even
     // `BEGIN IMMEDIATE` only starts a read. One statement that writes, though it deletes
@@ -127,7 +123,7 @@ pub async fn open(database_url: &str) -> Result<Store, OpenError> {
 pub struct Store {
     /// The crate's store, for what it does right already: load, delete, clean up.
     sessions: SqliteStore,
-    /// The same database, for the two writes done here and for the cookie key.
+    /// The same database, for the two writes done here.
     pool: SqlitePool,
 }
 
@@ -192,50 +188,16 @@ fn encode(record: &Record) -> Result<Vec<u8>, SqlxStoreError> {
     rmp_serde::to_vec(record).map_err(SqlxStoreError::Encode)
 }
 
-impl Store {
-    /// The database the sessions are in.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    /// The cookie-signing key kept in the database, made on first use.
-    ///
-    /// This is how the server runs with no `SESSION_SECRET` and still keeps everyone
-    /// logged in across restarts: the key is random, made once, and lives beside the
-    /// sessions it signs. In production the key comes from the environment instead, so
-    /// that a copy of the database alone is not enough to forge a cookie.
-    pub async fn stored_key(&self) -> Result<Key, sqlx::Error> {
-        if let Some(key) = self.read_key().await? {
-            return Ok(key);
-        }
-        let fresh = Key::try_generate().ok_or_else(|| {
-            sqlx::Error::Protocol("the operating system gave no randomness for a key".into())
-        })?;
-        // Two servers started at once on one file both get here; the first insert wins
-        // and both read back the same key.
-        sqlx::query(
-            "INSERT INTO session_secret (id, key) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(fresh.master())
-        .execute(&self.pool)
-        .await?;
-        self.read_key().await?.ok_or(sqlx::Error::RowNotFound)
-    }
-
-    async fn read_key(&self) -> Result<Option<Key>, sqlx::Error> {
-        let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT key FROM session_secret WHERE id = 1")
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.and_then(|(bytes,)| Key::try_from(bytes.as_slice()).ok()))
-    }
-}
-
 /// Deletes expired sessions every `period`, for as long as the task runs.
 ///
 /// An expired row is already ignored when a session is loaded; deleting it keeps the
 /// table from growing forever (connect-mongo relies on a MongoDB TTL index for the same
 /// job). A failed round is logged and retried at the next tick rather than ending the
 /// task.
+///
+/// tower-sessions has this loop built in, `ExpiredDeletion::continuously_delete_expired`,
+/// but it returns at the first failed round: one "database is locked" or full disk would
+/// end the clean-up for good, and silently, since nobody looks at the task's result.
 pub async fn delete_expired_every(store: impl ExpiredDeletion, period: Duration) {
     let mut interval = tokio::time::interval(period);
     loop {

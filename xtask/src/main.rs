@@ -14,6 +14,8 @@
 //! cargo xtask solution 2.1 --apply    # ... applied to my-step2/
 //! cargo xtask exercises [--verify]    # the exercises; --verify: each one holds up (CI)
 //! cargo xtask book [--check]          # the course as a book in target/book/ (CI: --check)
+//! cargo xtask secret                  # a SESSION_SECRET for step 5
+//! cargo xtask hash                    # an ADMIN_PASSWORD_HASH for step 5 (reads the password)
 //! ```
 
 mod book;
@@ -21,6 +23,7 @@ mod diff;
 mod exercises;
 mod lessons;
 mod patch;
+mod secrets;
 mod work;
 
 use std::io::{self, Write as _};
@@ -41,7 +44,8 @@ commands:
       databases and build output, and with the crate's new name in the old files too.
       LESSON is a step's number N (step N-1 -> step N; 1 is all of step 1, the starting
       point) or an add-on's NAME (all of appendix/NAME: its whole crate is its lesson).
-      --stat: each file's counts of added and removed lines, then the totals.
+      --stat: each file's counts of added and removed lines, then the totals: the
+      source's (everything outside tests/), the tests', and all.
       --files: only the paths of the files the lesson changes.
   lessons [--folders]
       The lessons, one per line, in course order: the steps from 2, then the add-ons.
@@ -56,6 +60,11 @@ commands:
       colour, and the teacher's guide with each lesson's plan for a class of N minutes
       (default: docs/teachers/README.md's). Fails on a broken link.
       --check (CI): also fails if a diff page does not show what lesson-diff prints.
+  secret
+      A SESSION_SECRET for step 5: 64 random bytes in base64, on one line.
+  hash
+      An ADMIN_PASSWORD_HASH for step 5: reads a password (one line of standard input)
+      and prints its argon2id hash with OWASP's minimum settings.
 
 exercises (see exercises/README.md):
   work N [--fresh]
@@ -129,6 +138,8 @@ fn run(args: &[&str]) -> Result<String, Failure> {
     match args {
         [] | ["-h" | "--help" | "help"] => Ok(USAGE.to_string()),
         ["lessons"] => Ok(lesson_list(&find_lessons()?, false)),
+        ["secret"] => Ok(secrets::secret()),
+        ["hash"] => Ok(secrets::hash(&secrets::read_password()?)?),
         ["lessons", "--folders"] => Ok(lesson_list(&find_lessons()?, true)),
         ["prepare"] => prepare(&find_lessons()?).map(|()| String::new()),
         ["book", rest @ ..] => {
@@ -347,13 +358,20 @@ fn unified_diff(lesson: &Lesson, changes: &[FileChange]) -> String {
 /// One line per file, `path +added -removed`, then the totals.
 fn stat(changes: &[FileChange]) -> String {
     let mut out = String::new();
-    let (mut total_removed, mut total_added) = (0, 0);
+    // (removed, added) for the source, everything outside `tests/`, and for the tests: a
+    // lesson's source is what a teacher projects, its tests what students read after.
+    let (mut source, mut tests) = ((0, 0), (0, 0));
     for change in changes {
         match &change.content {
             Content::Text { old, new } => {
                 let (removed, added) = diff::count_changes(old, new);
-                total_removed += removed;
-                total_added += added;
+                let part = if change.path.starts_with("tests/") {
+                    &mut tests
+                } else {
+                    &mut source
+                };
+                part.0 += removed;
+                part.1 += added;
                 out.push_str(&format!("{:<32} +{added} -{removed}\n", change.path));
             }
             Content::Binary => {
@@ -361,10 +379,18 @@ fn stat(changes: &[FileChange]) -> String {
             }
         }
     }
+    for (name, (removed, added)) in [("source (outside tests/)", source), ("tests/", tests)] {
+        out.push_str(&format!(
+            "{name:<32} +{added} -{removed} = {}\n",
+            added + removed
+        ));
+    }
     out.push_str(&format!(
-        "{} files, +{total_added} -{total_removed}, {} changed lines\n",
+        "{} files, +{} -{}, {} changed lines\n",
         changes.len(),
-        total_added + total_removed
+        source.1 + tests.1,
+        source.0 + tests.0,
+        source.0 + source.1 + tests.0 + tests.1
     ));
     out
 }

@@ -68,8 +68,10 @@ impl FastStore {
         let table = store::open(database_url)
             .await
             .map_err(|err| err.to_string())?;
+        let pool = connect(database_url).await?;
         Ok(Self::start(
             table,
+            pool,
             lock,
             touch_after,
             writer::write_in_batches,
@@ -77,14 +79,19 @@ impl FastStore {
     }
 
     /// The store, with `run` as its writer (the tests give it one that crashes).
-    fn start<W, F>(table: Store, lock: Option<File>, touch_after: Duration, run: W) -> Self
+    fn start<W, F>(
+        table: Store,
+        pool: sqlx::SqlitePool,
+        lock: Option<File>,
+        touch_after: Duration,
+        run: W,
+    ) -> Self
     where
         W: Fn(sqlx::SqlitePool, Arc<writer::Queue>, Cache) -> F + Send + 'static,
         F: Future<Output = Result<(), sqlx::Error>> + Send + 'static,
     {
         let cache = Cache::new(CACHE_CAPACITY);
         let (sender, queue) = mpsc::channel(QUEUE_SIZE);
-        let pool = table.pool().clone();
         tokio::spawn(writer::supervise(pool, queue, cache.clone(), run));
         Self {
             table,
@@ -95,11 +102,24 @@ impl FastStore {
         }
     }
 
-    /// Step 5's store underneath, for what needs no cache: the cookie key
-    /// ([`Store::stored_key`]) and the clean-up ([`store::delete_expired_every`]).
+    /// Step 5's store underneath, for what needs no cache: the clean-up
+    /// ([`store::delete_expired_every`]).
     pub fn table(&self) -> &Store {
         &self.table
     }
+}
+
+/// The writer's own connections to the database step 5's store has opened (and made a
+/// write-ahead-log database): step 5's store keeps its pool to itself.
+pub(crate) async fn connect(database_url: &str) -> Result<sqlx::SqlitePool, String> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(database_url)
+        .map_err(|err| err.to_string())?
+        .busy_timeout(std::time::Duration::from_secs(5));
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .map_err(|err| format!("cannot open the session database {database_url:?}: {err}"))
 }
 
 /// Takes an exclusive lock on the file `<database>.lock` beside a SQLite database, or

@@ -16,12 +16,13 @@
 //! `SESSION_IDLE_TIMEOUT_SECS`, `SESSION_ABSOLUTE_TIMEOUT_SECS`, `ADMIN_PASSWORD_HASH`,
 //! `RUST_LOG`). The touch interval is [`touch_interval`] of the idle timeout.
 
-use std::io::BufWriter;
+use std::io::{BufWriter, IsTerminal};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use appendix_fast_sqlite::{FastStore, touch_interval};
-use step5_hardened::{Config, Settings, server, store};
+use step5_hardened::{Config, Settings, store};
+use tracing_subscriber::EnvFilter;
 
 /// The memory allocator. A request makes a few hundred small allocations (headers, the
 /// session's map, the cookie, the log line, the page), often freed on another thread than
@@ -52,7 +53,13 @@ async fn main() -> ExitCode {
     // idle each line still goes out as soon as it is logged: nothing waits in the buffer.
     let stdout = BufWriter::with_capacity(LOG_BUFFER, std::io::stdout());
     let (writer, _flush_at_exit) = tracing_appender::non_blocking(stdout);
-    server::log_to(writer);
+    let colour = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_ansi(colour)
+        .with_writer(writer)
+        .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -65,7 +72,7 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), String> {
     let config = Config::from_env()?;
     let store = FastStore::open(&config.database_url, touch_interval(config.idle_timeout)).await?;
-    let settings = Settings::from_config(&config, store.table().stored_key()).await?;
+    let settings = Settings::from_config(&config)?;
     let cleanup = tokio::spawn(store::delete_expired_every(
         store.table().clone(),
         CLEANUP_PERIOD,

@@ -417,7 +417,8 @@ mod tests {
                 write_in_batches(pool, queue, cache).await
             }
         };
-        let store = FastStore::start(table, None, Duration::ZERO, run);
+        let pool = crate::connect(&url).await.expect("connects");
+        let store = FastStore::start(table, pool, None, Duration::ZERO, run);
 
         let (mut lost, mut saved) = (session(), session());
         let refused = store.create(&mut lost).await;

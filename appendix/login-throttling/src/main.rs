@@ -14,15 +14,23 @@
 //! Settings: step 5's (`PORT`, `DATABASE_URL`, `SESSION_SECRET`, ...); with no
 //! `DATABASE_URL` the sessions are in `appendix/login-throttling/sessions.db`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use appendix_login_throttling::{Limits, Throttle, throttle_logins};
-use step5_hardened::{Config, Settings, server, store};
+use step5_hardened::{Config, Settings, store};
+use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    server::log_to(std::io::stdout);
+    // The log as step 5's `main` sets it up: `RUST_LOG`, `info` by default.
+    let colour = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_ansi(colour)
+        .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -37,7 +45,7 @@ async fn run() -> Result<(), String> {
     let store = store::open(&config.database_url)
         .await
         .map_err(|err| err.to_string())?;
-    let settings = Settings::from_config(&config, store.stored_key()).await?;
+    let settings = Settings::from_config(&config)?;
     // Expired sessions are deleted from the database once a minute.
     let minute = Duration::from_secs(60);
     let cleanup = tokio::spawn(store::delete_expired_every(store.clone(), minute));

@@ -3,8 +3,8 @@
 //! Step 5 keeps its sessions in a SQLite file, which only the processes of one machine can
 //! open. Instances on several machines need a store they all reach over the network:
 //! [`PgStore`] keeps them in PostgreSQL, with the rules of step 5's store (a save never
-//! brings a deleted session back, a new session never replaces another) and the cookie key
-//! beside the sessions, so that every instance signs with the same key. `main` passes it
+//! brings a deleted session back, a new session never replaces another). Every instance
+//! signs with the same key, `SESSION_SECRET` from its environment. `main` passes the store
 //! to step 5's `app()` when `DATABASE_URL` names a PostgreSQL server; the app itself does
 //! not change.
 

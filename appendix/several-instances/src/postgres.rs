@@ -4,9 +4,9 @@
 //! This is what the Express tutorial means by a store that makes an app "easy to scale":
 //! the cookie carries only the session id, and whichever instance gets the next request
 //! looks the session up here. tower-sessions-sqlx-store keeps the rows in the table
-//! `tower_sessions.session`, with the same columns as step 5's SQLite table; the cookie
-//! key, when the environment gives none, sits beside them in
-//! `tower_sessions.session_secret`.
+//! `tower_sessions.session`, with the same columns as step 5's SQLite table. The key that
+//! signs the cookies is not here: every instance gets the same one from its environment
+//! (`SESSION_SECRET`), never from the database beside the sessions it signs.
 
 use std::time::Duration;
 
@@ -14,7 +14,6 @@ use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use time::OffsetDateTime;
-use tower_sessions::cookie::Key;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::{ExpiredDeletion, SessionStore, session_store};
 use tower_sessions_sqlx_store::{PostgresStore, SqlxStoreError};
@@ -59,13 +58,12 @@ pub async fn open(database_url: &str) -> Result<PgStore, String> {
     })
 }
 
-/// Creates the schema `tower_sessions`, its table `session` (the crate's `migrate`) and
-/// the table of the cookie key.
+/// Creates the schema `tower_sessions` and its table `session` (the crate's `migrate`).
 ///
 /// Instances started together on an empty database all run this at once, and `IF NOT
 /// EXISTS` does not make that safe: PostgreSQL checks that a table is missing, then adds it
-/// and its row type to its catalogue, so the second instance fails with `type
-/// "session_secret" already exists`, `relation ... already exists` or a unique violation,
+/// and its row type to its catalogue, so the second instance fails with `type "session"
+/// already exists`, `relation ... already exists` or a unique violation,
 /// depending on how far the first one got (and the crate's `migrate` returns early, without
 /// an error, while another instance is making its schema). Rather than guess every error
 /// such a race can give, the instances take turns: each holds a PostgreSQL advisory lock (a
@@ -77,16 +75,7 @@ async fn create_tables(pool: &PgPool) -> Result<(), sqlx::Error> {
         .bind(SCHEMA_LOCK)
         .execute(&mut *lock)
         .await?;
-    let created = async {
-        PostgresStore::new(pool.clone()).migrate().await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS tower_sessions.session_secret \
-             (id INTEGER PRIMARY KEY CHECK (id = 1), key BYTEA NOT NULL)",
-        )
-        .execute(&mut *lock)
-        .await
-    }
-    .await;
+    let created = PostgresStore::new(pool.clone()).migrate().await;
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(SCHEMA_LOCK)
         .execute(&mut *lock)
@@ -107,7 +96,7 @@ const SCHEMA_LOCK: i64 = 0x7365_7373_696f_6e73;
 pub struct PgStore {
     /// The crate's store, for what it does right already: load, delete, clean up.
     sessions: PostgresStore,
-    /// The same database, for the two writes done here and for the cookie key.
+    /// The same database, for the two writes done here.
     pool: PgPool,
 }
 
@@ -172,28 +161,5 @@ fn encode(record: &Record) -> Result<Vec<u8>, SqlxStoreError> {
 impl ExpiredDeletion for PgStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
         self.sessions.delete_expired().await
-    }
-}
-
-impl PgStore {
-    /// The cookie-signing key kept in the database, made on first use: the one key every
-    /// instance without a `SESSION_SECRET` signs with, so that a cookie set by one
-    /// instance verifies on the others.
-    pub async fn stored_key(&self) -> Result<Key, sqlx::Error> {
-        let fresh = Key::try_generate().ok_or_else(|| {
-            sqlx::Error::Protocol("the operating system gave no randomness for a key".into())
-        })?;
-        // One statement, so instances started together cannot disagree: the first one's
-        // insert stores its key; for every later one the conflict turns the insert into
-        // an update that changes nothing, and `RETURNING` gives back the key stored.
-        let (stored,): (Vec<u8>,) = sqlx::query_as(
-            "INSERT INTO tower_sessions.session_secret AS stored (id, key) VALUES (1, $1) \
-             ON CONFLICT (id) DO UPDATE SET key = stored.key RETURNING key",
-        )
-        .bind(fresh.master())
-        .fetch_one(&self.pool)
-        .await?;
-        Key::try_from(stored.as_slice())
-            .map_err(|_| sqlx::Error::Protocol("the stored cookie key is not 64 bytes".into()))
     }
 }

@@ -99,7 +99,8 @@ struct DashboardPage {
     panel: SessionPanel,
 }
 
-/// `GET /login`: the form.
+/// `GET /login`: the form. Reading the panel does not change the session, so an
+/// anonymous visitor gets no cookie from this page.
 async fn login_form(session: Session) -> Result<LoginPage, AppError> {
     Ok(LoginPage {
         error: None,

@@ -21,6 +21,11 @@ use tower_sessions::{MemoryStore, SessionStore, session_store};
 /// The session cookie's name.
 pub const COOKIE: &str = step5_hardened::COOKIE_NAME;
 
+/// The `SESSION_SECRET` the test servers get: 64 bytes in base64, as `cargo xtask secret`
+/// prints them (made once for the tests; no real server uses it).
+pub const TEST_SECRET: &str =
+    "x/lbrfz/35qk862GRk+PivPUGfWpagnx+Mrty7Qkf6QZ93U59fUUw9CuT4o3mZchJYlR09KxtG+GNtHqV/lrcQ==";
+
 /// The default settings with a fresh random cookie key.
 pub fn settings() -> Settings {
     Settings::new(Key::generate())
@@ -278,7 +283,17 @@ pub struct Server {
 impl Server {
     /// Starts the server with `envs`, on a database in a temporary folder of its own, never
     /// the default file; a `DATABASE_URL` in `envs` is set after it and wins.
+    ///
+    /// It gets [`TEST_SECRET`] as `SESSION_SECRET` (`envs` may set another), so that a
+    /// server started again on the same database keeps its sessions.
     pub fn start(envs: &[(&str, &str)]) -> Self {
+        let mut with_secret = vec![("SESSION_SECRET", TEST_SECRET)];
+        with_secret.extend_from_slice(envs);
+        Self::start_without_secret(&with_secret)
+    }
+
+    /// [`Server::start`] with no `SESSION_SECRET`, unless `envs` sets one.
+    pub fn start_without_secret(envs: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let mut child = Command::new(env!("CARGO_BIN_EXE_step5-hardened"))
             .env("DATABASE_URL", database_url(&dir))
@@ -286,6 +301,7 @@ impl Server {
             .env("RUST_LOG", "info")
             // Not `NO_COLOR`: the log must come out plain because stdout is a pipe.
             .env_remove("NO_COLOR")
+            .env_remove("SESSION_SECRET")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -16,13 +16,18 @@ pub struct Instance {
     server: Server,
 }
 
+/// The `SESSION_SECRET` every test instance gets, as `cargo xtask secret` prints one:
+/// instances that share sessions must sign their cookies with the same key.
+pub const SHARED_SECRET: &str =
+    "x/lbrfz/35qk862GRk+PivPUGfWpagnx+Mrty7Qkf6QZ93U59fUUw9CuT4o3mZchJYlR09KxtG+GNtHqV/lrcQ==";
+
 /// The binary with `database_url`, on a port the system picks, its output piped, for a
 /// test that watches it stop.
 pub fn command(database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_appendix-several-instances"));
     command
-        // The tester's own settings must not leak in.
-        .env_remove("SESSION_SECRET")
+        // The tester's own settings must not leak in; every instance gets the same key.
+        .env("SESSION_SECRET", SHARED_SECRET)
         .env_remove("ADMIN_PASSWORD_HASH")
         .env_remove("RUST_LOG")
         .env("PORT", "0")
@@ -38,7 +43,13 @@ impl Instance {
     pub fn start(database_url: &str) -> Self {
         let binary = env!("CARGO_BIN_EXE_appendix-several-instances");
         Self {
-            server: Server::start(binary, &[("DATABASE_URL", database_url)]),
+            server: Server::start(
+                binary,
+                &[
+                    ("DATABASE_URL", database_url),
+                    ("SESSION_SECRET", SHARED_SECRET),
+                ],
+            ),
         }
     }
 
