@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Browser, Server, app_and_database, database_url, settings};
+use common::{BINARY, Browser, Server, TEST_SECRET, app_and_database, database_url, settings};
 use sqlx::SqlitePool;
 use step5_hardened::store;
 use time::{Duration, OffsetDateTime};
@@ -45,12 +45,18 @@ async fn rename_table(url: &str, from: &str, to: &str) {
 fn a_login_survives_a_graceful_restart() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
-    let server = Server::start(&[("DATABASE_URL", &url)]);
+    let server = Server::start(
+        BINARY,
+        &[("DATABASE_URL", &url), ("SESSION_SECRET", TEST_SECRET)],
+    );
     let cookie = server.log_in();
     server.request(&format!("GET / HTTP/1.1\r\nCookie: {cookie}"));
 
     server.terminate();
-    let restarted = Server::start(&[("DATABASE_URL", &url)]);
+    let restarted = Server::start(
+        BINARY,
+        &[("DATABASE_URL", &url), ("SESSION_SECRET", TEST_SECRET)],
+    );
 
     let page = dashboard(&restarted, &cookie);
     assert!(page.contains("Welcome user 1 to the dashboard"), "{page}");
@@ -65,12 +71,18 @@ fn a_login_survives_a_graceful_restart() {
 fn a_login_survives_the_server_being_killed() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
-    let server = Server::start(&[("DATABASE_URL", &url)]);
+    let server = Server::start(
+        BINARY,
+        &[("DATABASE_URL", &url), ("SESSION_SECRET", TEST_SECRET)],
+    );
     let cookie = server.log_in();
 
     // SIGKILL right after the 200: no shutdown code runs, nothing is flushed by us.
     server.crash();
-    let restarted = Server::start(&[("DATABASE_URL", &url)]);
+    let restarted = Server::start(
+        BINARY,
+        &[("DATABASE_URL", &url), ("SESSION_SECRET", TEST_SECRET)],
+    );
 
     let page = dashboard(&restarted, &cookie);
     assert!(page.contains("Welcome user 1 to the dashboard"), "{page}");
@@ -80,13 +92,19 @@ fn a_login_survives_the_server_being_killed() {
 fn a_logout_survives_a_restart() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
-    let server = Server::start(&[("DATABASE_URL", &url)]);
+    let server = Server::start(
+        BINARY,
+        &[("DATABASE_URL", &url), ("SESSION_SECRET", TEST_SECRET)],
+    );
     let cookie = server.log_in();
     let logout = server.request(&format!("POST /logout HTTP/1.1\r\nCookie: {cookie}"));
     assert!(logout.contains("Logged out successfully"), "{logout}");
 
     server.crash();
-    let restarted = Server::start(&[("DATABASE_URL", &url)]);
+    let restarted = Server::start(
+        BINARY,
+        &[("DATABASE_URL", &url), ("SESSION_SECRET", TEST_SECRET)],
+    );
 
     let page = dashboard(&restarted, &cookie);
     assert!(page.starts_with("HTTP/1.1 401"), "{page}");
@@ -98,7 +116,10 @@ fn the_database_file_is_created_when_missing() {
     let path = dir.path().join("new.db");
     assert!(!path.exists());
 
-    let server = Server::start(&[("DATABASE_URL", &format!("sqlite://{}", path.display()))]);
+    let server = Server::start(
+        BINARY,
+        &[("DATABASE_URL", &format!("sqlite://{}", path.display()))],
+    );
 
     assert!(path.exists());
     server.log_in();
@@ -119,7 +140,7 @@ fn a_database_that_cannot_be_opened_stops_the_server_with_one_line() {
     ];
 
     for url in cases {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_step5-hardened"))
+        let output = std::process::Command::new(BINARY)
             .env("DATABASE_URL", &url)
             .env("PORT", "0")
             .output()
