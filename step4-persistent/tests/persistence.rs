@@ -11,6 +11,11 @@ use tower_sessions::session::{Id, Record};
 
 const GOOD_FORM: &str = "username=admin&password=1234";
 
+/// This step's server on the database at `url`.
+fn start(url: &str) -> Server {
+    Server::start(BINARY, &[("DATABASE_URL", url)])
+}
+
 fn dashboard(server: &Server, cookie: &str) -> String {
     server.request(&format!("GET /dashboard HTTP/1.1\r\nCookie: {cookie}"))
 }
@@ -45,12 +50,12 @@ async fn rename_table(url: &str, from: &str, to: &str) {
 fn a_login_survives_a_graceful_restart() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
-    let server = Server::start(BINARY, &[("DATABASE_URL", &url)]);
+    let server = start(&url);
     let cookie = server.log_in();
     server.request(&format!("GET / HTTP/1.1\r\nCookie: {cookie}"));
 
     server.terminate();
-    let restarted = Server::start(BINARY, &[("DATABASE_URL", &url)]);
+    let restarted = start(&url);
 
     let page = dashboard(&restarted, &cookie);
     assert!(page.contains("Welcome user 1 to the dashboard"), "{page}");
@@ -65,12 +70,12 @@ fn a_login_survives_a_graceful_restart() {
 fn a_login_survives_the_server_being_killed() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
-    let server = Server::start(BINARY, &[("DATABASE_URL", &url)]);
+    let server = start(&url);
     let cookie = server.log_in();
 
     // SIGKILL right after the 200: no shutdown code runs, nothing is flushed by us.
     server.crash();
-    let restarted = Server::start(BINARY, &[("DATABASE_URL", &url)]);
+    let restarted = start(&url);
 
     let page = dashboard(&restarted, &cookie);
     assert!(page.contains("Welcome user 1 to the dashboard"), "{page}");
@@ -80,13 +85,13 @@ fn a_login_survives_the_server_being_killed() {
 fn a_logout_survives_a_restart() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
-    let server = Server::start(BINARY, &[("DATABASE_URL", &url)]);
+    let server = start(&url);
     let cookie = server.log_in();
     let logout = server.request(&format!("POST /logout HTTP/1.1\r\nCookie: {cookie}"));
     assert!(logout.contains("Logged out successfully"), "{logout}");
 
     server.crash();
-    let restarted = Server::start(BINARY, &[("DATABASE_URL", &url)]);
+    let restarted = start(&url);
 
     let page = dashboard(&restarted, &cookie);
     assert!(page.starts_with("HTTP/1.1 401"), "{page}");

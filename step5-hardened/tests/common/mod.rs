@@ -40,21 +40,21 @@ pub fn app_on(store: impl SessionStore + Clone) -> App {
     App::new(step5_hardened::app(store, settings()), COOKIE)
 }
 
-/// [`app_and_database`] without the URL.
+/// The application as `main` builds it, with `settings`, on a fresh SQLite database.
 pub async fn app_with(settings: Settings) -> App {
-    app_and_database(settings).await.0
+    app_store_and_database(settings).await.0
 }
 
-/// The application as `main` builds it, with `settings`, on a fresh SQLite database in a
-/// temporary folder, and the URL of that database, for tests that look at the rows. The
-/// router owns the folder (as an extension), so the database lives exactly as long as the
-/// app.
-pub async fn app_and_database(settings: Settings) -> (App, String) {
-    let (app, _, url) = app_store_and_database(settings).await;
+/// The application as `main` builds it, with the default settings, on a fresh SQLite
+/// database in a temporary folder, and the URL of that database, for tests that look at
+/// the rows. The router owns the folder (as an extension), so the database lives exactly
+/// as long as the app.
+pub async fn app_and_database() -> (App, String) {
+    let (app, _, url) = app_store_and_database(settings()).await;
     (app, url)
 }
 
-/// [`app_and_database`], with the store seen through a [`TestStore`] that the test keeps:
+/// [`app_and_database`] with `settings`, and the store seen through a [`TestStore`] that the test keeps:
 /// to hold a save back, or to make time pass for the sessions (each one's expiry, and the
 /// `started_at` its absolute timeout counts from).
 pub async fn app_store_and_database(settings: Settings) -> (App, TestStore<Store>, String) {
