@@ -1,7 +1,7 @@
 //! Test helpers: logins sent to the app in-process, from a chosen client address, and the
 //! real server for what only it shows (its configuration, its log). The browser and the
 //! server harness are the course's test kit (`test-kit`).
-#![allow(dead_code)] // each test file uses its own subset of these helpers
+#![allow(dead_code, unused_imports)] // each test file uses its own subset of these helpers
 
 use std::net::SocketAddr;
 
