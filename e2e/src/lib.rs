@@ -35,15 +35,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::net::TcpStream;
 
 /// What a test prints when the browser is missing. `scripts/test-all` installs both
 /// packages before it runs the tests, so this is only seen by a bare `cargo test`.
@@ -62,85 +59,9 @@ pub const WIDTH: u32 = 1280;
 /// See [`WIDTH`].
 pub const HEIGHT: u32 = 800;
 
-/// A step's application served on a loopback port for as long as this value lives.
-pub struct Server {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-}
-
-/// Serves `router` on `127.0.0.1` at a port the system picks, in this test's runtime, so
-/// parallel tests never collide and no binary has to be built or spawned.
-pub async fn serve(router: Router) -> Server {
-    serve_at(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), router).await
-}
-
-async fn serve_at(addr: SocketAddr, router: Router) -> Server {
-    let listener = TcpListener::bind(addr)
-        .await
-        .unwrap_or_else(|err| panic!("cannot listen on {addr} for the app: {err}"));
-    let addr = listener
-        .local_addr()
-        .expect("a bound listener knows its address");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            // Graceful, so that stopping also closes the browser's idle keep-alive
-            // connections: otherwise they would go on reaching the old app.
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("the app's server stopped with an error");
-    });
-    Server {
-        addr,
-        stop: Some(stop),
-        task,
-    }
-}
-
-impl Server {
-    /// The address of `path` (which starts with `/`) on this server.
-    ///
-    /// The host is `localhost`, not `127.0.0.1`: browsers treat `http://localhost` as a
-    /// secure context and accept `Secure` (and so `__Host-`) cookies from it, which the
-    /// hardened step needs; the name resolves to the loopback address the app listens on.
-    pub fn url(&self, path: &str) -> String {
-        format!("http://localhost:{}{path}", self.addr.port())
-    }
-
-    /// The address of `path` on this server by its IP address, `http://127.0.0.1:...`.
-    /// To the browser that is another site than [`Server::url`]'s `localhost` (sites
-    /// are told apart by host name, and this one has a different name), so a server
-    /// reached this way can play a stranger's site that posts forms to an app on
-    /// `localhost`.
-    pub fn url_by_ip(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Stops this server and serves `router` at the same address, as when the server
-    /// process is restarted: what survives is only what the app keeps outside itself
-    /// (a session database, for the persistent step).
-    pub async fn restart(mut self, router: Router) -> Server {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        within(&mut self.task, "the old server to stop")
-            .await
-            .expect("the old server stops cleanly");
-        serve_at(self.addr, router).await
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.task.abort();
-    }
-}
+/// A step's application served on a loopback port for as long as this value lives: the
+/// course's test kit serves it, in this test's runtime, so no binary is built or started.
+pub use test_kit::{Served as Server, serve};
 
 /// A chromedriver process of this test's own, stopped (with every browser it started)
 /// when this value is dropped, even when the test panics.

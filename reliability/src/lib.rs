@@ -3,12 +3,9 @@
 //! SQLite file afterwards. The tests themselves are in `tests/`; README.md says what each
 //! one proves and which environment variables make them longer.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -18,10 +15,10 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use test_kit::CookieJar;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::Barrier;
-use tokio::task::JoinHandle;
 
 // ---- knobs -------------------------------------------------------------------------
 
@@ -163,37 +160,12 @@ pub async fn integrity_check(path: &Path) -> String {
 
 // ---- serving in-process --------------------------------------------------------------
 
-/// A step's router served by `axum::serve` on a free loopback port, with the client's
-/// address (which step 5's log lines carry). Steps 1 to 4 are served so by their `main`;
-/// step 5's `main` serves with `step5_hardened::serve`, which adds a limit on the time a
-/// client takes to send its headers (only its binary, [`Process`], has that). Stops when
-/// dropped.
-pub struct Served {
-    pub addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-pub async fn serve(router: Router) -> Served {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("a free loopback port");
-    let addr = listener.local_addr().expect("the port is known");
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .expect("axum::serve only fails if accepting does");
-    });
-    Served { addr, task }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+/// A step's router served on a free loopback port by the course's test kit, with the
+/// client's address (which step 5's log lines carry). Steps 1 to 4 are served so by their
+/// `main`; step 5's `main` serves with `step5_hardened::serve`, which adds a limit on the
+/// time a client takes to send its headers (only its binary, [`Process`], has that).
+/// Stops when dropped.
+pub use test_kit::{Served, serve};
 
 // ---- two tabs of one browser ----------------------------------------------------------
 
@@ -305,7 +277,7 @@ impl Reply {
 pub struct Client {
     http: HttpClient<HttpConnector, Full<Bytes>>,
     base: String,
-    cookies: BTreeMap<String, String>,
+    cookies: CookieJar,
 }
 
 impl Client {
@@ -313,7 +285,7 @@ impl Client {
         Self {
             http: HttpClient::builder(TokioExecutor::new()).build_http(),
             base: format!("http://{addr}"),
-            cookies: BTreeMap::new(),
+            cookies: CookieJar::default(),
         }
     }
 
@@ -342,21 +314,12 @@ impl Client {
 
     /// The cookies this browser holds, as a `Cookie` header would carry them.
     pub fn cookie_header(&self) -> String {
-        let pairs: Vec<String> = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        pairs.join("; ")
+        self.cookies.header().unwrap_or_default()
     }
 
     /// Replaces the jar with `cookie_header` (`name=value; ...`): a second tab.
     pub fn set_cookie_header(&mut self, cookie_header: &str) {
-        self.cookies = cookie_header
-            .split(';')
-            .filter_map(|pair| pair.trim().split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        self.cookies = CookieJar::from_header(cookie_header);
     }
 
     /// Sends one request with this browser's cookies, and keeps the cookies the answer
@@ -370,8 +333,8 @@ impl Client {
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
-        if !self.cookies.is_empty() {
-            request = request.header(header::COOKIE, self.cookie_header());
+        if let Some(cookies) = self.cookies.header() {
+            request = request.header(header::COOKIE, cookies);
         }
         if form.is_some() {
             request = request
@@ -389,7 +352,7 @@ impl Client {
             .map_err(|err| format!("{path}: {err:?}"))?;
         let status = response.status();
         for set_cookie in response.headers().get_all(header::SET_COOKIE) {
-            self.store_cookie(set_cookie.to_str().unwrap_or_default());
+            self.cookies.store(set_cookie.to_str().unwrap_or_default());
         }
         let bytes = response
             .into_body()
@@ -399,19 +362,6 @@ impl Client {
             .to_bytes();
         let body = String::from_utf8_lossy(&bytes).into_owned();
         Ok(Reply { status, body })
-    }
-
-    /// As a browser does: `Max-Age=0` or an empty value deletes, anything else replaces.
-    fn store_cookie(&mut self, set_cookie: &str) {
-        let mut parts = set_cookie.split(';').map(str::trim);
-        let Some((name, value)) = parts.next().and_then(|pair| pair.split_once('=')) else {
-            return;
-        };
-        if value.is_empty() || parts.any(|attr| attr.eq_ignore_ascii_case("max-age=0")) {
-            self.cookies.remove(name);
-        } else {
-            self.cookies.insert(name.to_string(), value.to_string());
-        }
     }
 }
 
@@ -443,56 +393,30 @@ pub fn raw_status(response: &str) -> Option<u16> {
 
 // ---- the real binary ----------------------------------------------------------------
 
-/// A step's real binary on a free loopback port.
+/// A step's real binary on a free loopback port, started by the course's test kit.
 pub struct Process {
-    child: Child,
+    server: test_kit::Server,
     pub addr: SocketAddr,
 }
 
 impl Process {
-    /// Starts `step`'s binary on the database at `url` and waits (up to 30 s) for its
-    /// "listening on" line.
+    /// Starts `step`'s binary on the database at `url` and waits for its "listening on"
+    /// line.
     pub fn start(step: Step, url: &str) -> Self {
-        let mut child = Command::new(step.binary())
-            .env("DATABASE_URL", url)
-            .env("PORT", "0")
-            .env("RUST_LOG", "warn,step4_persistent=info,step5_hardened=info")
-            .env("NO_COLOR", "1")
-            .env_remove("SESSION_SECRET")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (found, listening) = mpsc::channel();
-        // Keep reading the log, so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some((_, addr)) = line.split_once("listening on http://") {
-                    // Logged as `localhost:PORT`; the server listens on IPv4 loopback.
-                    let _ = found.send(addr.trim().replacen("localhost", "127.0.0.1", 1));
-                }
-            }
-        });
-        let addr = listening
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the binary says where it listens within 30 s")
-            .parse()
-            .expect("the logged address parses");
-        Self { child, addr }
+        let server = test_kit::Server::start(
+            step.binary(),
+            &[
+                ("DATABASE_URL", url),
+                ("RUST_LOG", "warn,step4_persistent=info,step5_hardened=info"),
+                ("NO_COLOR", "1"),
+            ],
+        );
+        let addr = server.addr.parse().expect("the logged address parses");
+        Self { server, addr }
     }
 
     /// `kill -9`: no shutdown code runs.
-    pub fn kill_9(mut self) {
-        self.child.kill().expect("SIGKILL is delivered");
-        self.child.wait().expect("the process is reaped");
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        // A failing test must not leave a server behind.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn kill_9(self) {
+        self.server.crash();
     }
 }

@@ -9,7 +9,7 @@ use common::{Browser, app};
 #[tokio::test]
 async fn a_garbled_session_cookie_is_treated_as_no_session() {
     let mut browser = Browser::new(&app());
-    browser.set_cookie("id", "%%%not-an-id%%%");
+    browser.set_session_cookie("%%%not-an-id%%%");
 
     let page = browser.get("/").await;
 
@@ -21,15 +21,12 @@ async fn a_garbled_session_cookie_is_treated_as_no_session() {
 async fn an_id_the_server_never_issued_is_not_adopted() {
     let mut browser = Browser::new(&app());
     // Well-formed (22 base64url characters) but unknown to the store.
-    browser.set_cookie("id", "AAAAAAAAAAAAAAAAAAAAAA");
+    browser.set_session_cookie("AAAAAAAAAAAAAAAAAAAAAA");
 
     let page = browser.get("/").await;
 
     assert!(page.body.contains("Welcome! First visit."), "{}", page.body);
-    let cookie = browser
-        .cookies()
-        .get("id")
-        .expect("a new session was issued");
+    let cookie = browser.session_cookie().expect("a new session was issued");
     assert_ne!(cookie, "AAAAAAAAAAAAAAAAAAAAAA");
 }
 

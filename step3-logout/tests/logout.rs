@@ -4,7 +4,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::Request;
-use common::{Browser, FlakyStore, app};
+use common::{Browser, Operation, TestStore, app, app_on};
 
 const GOOD_FORM: &str = "username=admin&password=1234";
 
@@ -68,11 +68,11 @@ async fn replaying_the_old_cookie_after_logout_is_anonymous() {
     let mut browser = Browser::new(&app);
     browser.get("/").await;
     browser.post_form("/login", GOOD_FORM).await;
-    let stolen = browser.cookies()["id"].clone();
+    let stolen = browser.session_cookie().expect("logged in");
 
     browser.send(logout_request()).await;
     let mut attacker = Browser::new(&app);
-    attacker.set_cookie("id", &stolen);
+    attacker.set_session_cookie(&stolen);
     let dashboard = attacker.get("/dashboard").await;
     let counter = attacker.get("/").await;
 
@@ -128,19 +128,19 @@ async fn logging_out_without_a_session_is_harmless() {
 
 #[tokio::test]
 async fn a_store_failure_during_logout_says_could_not_log_out_and_keeps_the_login() {
-    let store = FlakyStore::default();
-    let mut browser = Browser::new(&step3_logout::app(store.clone()));
+    let store = TestStore::default();
+    let mut browser = Browser::new(&app_on(store.clone()));
     browser.post_form("/login", GOOD_FORM).await;
 
-    store.set_broken(true);
+    store.fail(&[Operation::Delete]);
     let failed = browser.send(logout_request()).await;
-    store.set_broken(false);
+    store.recover();
     let dashboard = browser.get("/dashboard").await;
 
     assert_eq!(failed.status, 500);
     assert!(failed.body.contains("Could not log out"), "{}", failed.body);
     assert!(
-        !failed.body.contains("the test broke the store"),
+        !failed.body.contains("the test made"),
         "no internals: {}",
         failed.body
     );
@@ -153,13 +153,13 @@ async fn a_store_failure_during_logout_says_could_not_log_out_and_keeps_the_logi
 
 #[tokio::test]
 async fn after_the_store_recovers_logout_works() {
-    let store = FlakyStore::default();
-    let mut browser = Browser::new(&step3_logout::app(store.clone()));
+    let store = TestStore::default();
+    let mut browser = Browser::new(&app_on(store.clone()));
     browser.post_form("/login", GOOD_FORM).await;
-    store.set_broken(true);
+    store.fail(&[Operation::Delete]);
     browser.send(logout_request()).await;
 
-    store.set_broken(false);
+    store.recover();
     let page = browser.send(logout_request()).await;
 
     assert!(

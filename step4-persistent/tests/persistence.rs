@@ -2,21 +2,18 @@
 
 mod common;
 
-use common::{Browser, Server, app_and_database, cookie_from, database_url};
+use common::{BINARY, Browser, Server, app_and_database, database_url};
 use sqlx::SqlitePool;
 use step4_persistent::store;
 use time::{Duration, OffsetDateTime};
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 
-const LOGIN_JSON: &str = r#"{"username":"admin","password":"1234"}"#;
 const GOOD_FORM: &str = "username=admin&password=1234";
 
-/// Logs in over TCP and returns the session cookie (`id=...`).
-fn log_in(server: &Server) -> String {
-    let response = server.request_with_body("POST /login HTTP/1.1", "application/json", LOGIN_JSON);
-    assert!(response.contains("Logged in successfully"), "{response}");
-    cookie_from(&response).expect("logging in sets a cookie")
+/// This step's server on the database at `url`.
+fn start(url: &str) -> Server {
+    Server::start(BINARY, &[("DATABASE_URL", url)])
 }
 
 fn dashboard(server: &Server, cookie: &str) -> String {
@@ -53,12 +50,12 @@ async fn rename_table(url: &str, from: &str, to: &str) {
 fn a_login_survives_a_graceful_restart() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
-    let server = Server::start(&[("DATABASE_URL", &url)]);
-    let cookie = log_in(&server);
+    let server = start(&url);
+    let cookie = server.log_in();
     server.request(&format!("GET / HTTP/1.1\r\nCookie: {cookie}"));
 
     server.terminate();
-    let restarted = Server::start(&[("DATABASE_URL", &url)]);
+    let restarted = start(&url);
 
     let page = dashboard(&restarted, &cookie);
     assert!(page.contains("Welcome user 1 to the dashboard"), "{page}");
@@ -73,12 +70,12 @@ fn a_login_survives_a_graceful_restart() {
 fn a_login_survives_the_server_being_killed() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
-    let server = Server::start(&[("DATABASE_URL", &url)]);
-    let cookie = log_in(&server);
+    let server = start(&url);
+    let cookie = server.log_in();
 
     // SIGKILL right after the 200: no shutdown code runs, nothing is flushed by us.
     server.crash();
-    let restarted = Server::start(&[("DATABASE_URL", &url)]);
+    let restarted = start(&url);
 
     let page = dashboard(&restarted, &cookie);
     assert!(page.contains("Welcome user 1 to the dashboard"), "{page}");
@@ -88,13 +85,13 @@ fn a_login_survives_the_server_being_killed() {
 fn a_logout_survives_a_restart() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
-    let server = Server::start(&[("DATABASE_URL", &url)]);
-    let cookie = log_in(&server);
+    let server = start(&url);
+    let cookie = server.log_in();
     let logout = server.request(&format!("POST /logout HTTP/1.1\r\nCookie: {cookie}"));
     assert!(logout.contains("Logged out successfully"), "{logout}");
 
     server.crash();
-    let restarted = Server::start(&[("DATABASE_URL", &url)]);
+    let restarted = start(&url);
 
     let page = dashboard(&restarted, &cookie);
     assert!(page.starts_with("HTTP/1.1 401"), "{page}");
@@ -106,10 +103,13 @@ fn the_database_file_is_created_when_missing() {
     let path = dir.path().join("new.db");
     assert!(!path.exists());
 
-    let server = Server::start(&[("DATABASE_URL", &format!("sqlite://{}", path.display()))]);
+    let server = Server::start(
+        BINARY,
+        &[("DATABASE_URL", &format!("sqlite://{}", path.display()))],
+    );
 
     assert!(path.exists());
-    log_in(&server);
+    server.log_in();
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn a_database_that_cannot_be_opened_stops_the_server_with_one_line() {
     ];
 
     for url in cases {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_step4-persistent"))
+        let output = std::process::Command::new(BINARY)
             .env("DATABASE_URL", &url)
             .env("PORT", "0")
             .output()

@@ -4,11 +4,11 @@ mod common;
 
 use std::process::Command;
 
-use common::{Server, cookie_from};
+use common::{BINARY, Server, cookie_from};
 
 #[test]
 fn the_binary_serves_the_counter_and_remembers_the_browser() {
-    let server = Server::start(&[]);
+    let server = Server::start(BINARY, &[]);
 
     let first = server.request("GET / HTTP/1.1");
     let cookie = cookie_from(&first).expect("the first visit sets a cookie");
@@ -21,7 +21,7 @@ fn the_binary_serves_the_counter_and_remembers_the_browser() {
 
 #[test]
 fn the_log_gives_the_address_as_localhost_without_colour_codes() {
-    let server = Server::start(&[]);
+    let server = Server::start(BINARY, &[]);
 
     // `localhost`, the name the pages use: a browser keeps separate cookies for it and for
     // `127.0.0.1`. And stdout is a pipe here, where colour codes would be noise.
@@ -37,7 +37,7 @@ fn the_log_gives_the_address_as_localhost_without_colour_codes() {
 #[cfg(unix)]
 #[test]
 fn sigterm_shuts_the_server_down_cleanly() {
-    let server = Server::start(&[]);
+    let server = Server::start(BINARY, &[]);
 
     let status = server.terminate();
 
@@ -46,7 +46,7 @@ fn sigterm_shuts_the_server_down_cleanly() {
 
 #[test]
 fn a_bad_port_is_refused_with_one_line() {
-    let output = Command::new(env!("CARGO_BIN_EXE_step4-persistent"))
+    let output = Command::new(BINARY)
         .env("PORT", "eighty")
         .output()
         .expect("the binary runs");
@@ -59,7 +59,7 @@ fn a_bad_port_is_refused_with_one_line() {
 
 #[test]
 fn the_binary_logs_in_by_json_over_tcp() {
-    let server = Server::start(&[]);
+    let server = Server::start(BINARY, &[]);
     let body = r#"{"username":"admin","password":"1234"}"#;
 
     let login = server.request_with_body("POST /login HTTP/1.1", "application/json", body);

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Browser, Server, app_and_database, database_url, settings};
+use common::{BINARY, Browser, Server, TEST_SECRET, app_and_database, database_url};
 use sqlx::SqlitePool;
 use step5_hardened::store;
 use time::{Duration, OffsetDateTime};
@@ -10,6 +10,15 @@ use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 
 const GOOD_FORM: &str = "username=admin&password=1234";
+
+/// This step's server on the database at `url`, with a secret, so that its sessions
+/// stay valid across a restart.
+fn start(url: &str) -> Server {
+    Server::start(
+        BINARY,
+        &[("DATABASE_URL", url), ("SESSION_SECRET", TEST_SECRET)],
+    )
+}
 
 fn dashboard(server: &Server, cookie: &str) -> String {
     server.request(&format!("GET /dashboard HTTP/1.1\r\nCookie: {cookie}"))
@@ -45,12 +54,12 @@ async fn rename_table(url: &str, from: &str, to: &str) {
 fn a_login_survives_a_graceful_restart() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
-    let server = Server::start(&[("DATABASE_URL", &url)]);
+    let server = start(&url);
     let cookie = server.log_in();
     server.request(&format!("GET / HTTP/1.1\r\nCookie: {cookie}"));
 
     server.terminate();
-    let restarted = Server::start(&[("DATABASE_URL", &url)]);
+    let restarted = start(&url);
 
     let page = dashboard(&restarted, &cookie);
     assert!(page.contains("Welcome user 1 to the dashboard"), "{page}");
@@ -65,12 +74,12 @@ fn a_login_survives_a_graceful_restart() {
 fn a_login_survives_the_server_being_killed() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
-    let server = Server::start(&[("DATABASE_URL", &url)]);
+    let server = start(&url);
     let cookie = server.log_in();
 
     // SIGKILL right after the 200: no shutdown code runs, nothing is flushed by us.
     server.crash();
-    let restarted = Server::start(&[("DATABASE_URL", &url)]);
+    let restarted = start(&url);
 
     let page = dashboard(&restarted, &cookie);
     assert!(page.contains("Welcome user 1 to the dashboard"), "{page}");
@@ -80,13 +89,13 @@ fn a_login_survives_the_server_being_killed() {
 fn a_logout_survives_a_restart() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
-    let server = Server::start(&[("DATABASE_URL", &url)]);
+    let server = start(&url);
     let cookie = server.log_in();
     let logout = server.request(&format!("POST /logout HTTP/1.1\r\nCookie: {cookie}"));
     assert!(logout.contains("Logged out successfully"), "{logout}");
 
     server.crash();
-    let restarted = Server::start(&[("DATABASE_URL", &url)]);
+    let restarted = start(&url);
 
     let page = dashboard(&restarted, &cookie);
     assert!(page.starts_with("HTTP/1.1 401"), "{page}");
@@ -98,7 +107,10 @@ fn the_database_file_is_created_when_missing() {
     let path = dir.path().join("new.db");
     assert!(!path.exists());
 
-    let server = Server::start(&[("DATABASE_URL", &format!("sqlite://{}", path.display()))]);
+    let server = Server::start(
+        BINARY,
+        &[("DATABASE_URL", &format!("sqlite://{}", path.display()))],
+    );
 
     assert!(path.exists());
     server.log_in();
@@ -119,7 +131,7 @@ fn a_database_that_cannot_be_opened_stops_the_server_with_one_line() {
     ];
 
     for url in cases {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_step5-hardened"))
+        let output = std::process::Command::new(BINARY)
             .env("DATABASE_URL", &url)
             .env("PORT", "0")
             .output()
@@ -135,7 +147,7 @@ fn a_database_that_cannot_be_opened_stops_the_server_with_one_line() {
 
 #[tokio::test]
 async fn a_database_that_can_only_be_read_is_refused_at_start() {
-    let (_app, url) = app_and_database(settings()).await;
+    let (_app, url) = app_and_database().await;
 
     // `mode=ro` opens it read-only, as SQLite quietly does with a file it may not write to.
     let opened = store::open(&format!("{url}?mode=ro")).await;
@@ -145,7 +157,7 @@ async fn a_database_that_can_only_be_read_is_refused_at_start() {
 
 #[tokio::test]
 async fn visitors_who_store_nothing_cost_no_row_and_get_no_cookie() {
-    let (app, url) = app_and_database(settings()).await;
+    let (app, url) = app_and_database().await;
     let mut browser = Browser::new(&app);
 
     let pages = [
@@ -164,7 +176,7 @@ async fn visitors_who_store_nothing_cost_no_row_and_get_no_cookie() {
 
 #[tokio::test]
 async fn a_login_is_one_row_and_logging_out_deletes_it() {
-    let (app, url) = app_and_database(settings()).await;
+    let (app, url) = app_and_database().await;
     let mut browser = Browser::new(&app);
 
     browser.post_form("/login", GOOD_FORM).await;
@@ -212,7 +224,7 @@ async fn the_cleanup_task_deletes_expired_sessions_and_keeps_live_ones() {
 
 #[tokio::test]
 async fn a_store_failure_is_a_500_page_and_the_first_request_after_repair_succeeds() {
-    let (app, url) = app_and_database(settings()).await;
+    let (app, url) = app_and_database().await;
     let mut logged_in = Browser::new(&app);
     logged_in.post_form("/login", GOOD_FORM).await;
 
@@ -245,7 +257,7 @@ async fn a_store_failure_is_a_500_page_and_the_first_request_after_repair_succee
 
 #[tokio::test]
 async fn a_visit_that_could_not_be_saved_is_not_counted_afterwards() {
-    let (app, url) = app_and_database(settings()).await;
+    let (app, url) = app_and_database().await;
     let mut browser = Browser::new(&app);
     browser.get("/").await;
     browser.get("/").await;
@@ -263,7 +275,7 @@ async fn a_visit_that_could_not_be_saved_is_not_counted_afterwards() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_simultaneous_logins_all_succeed() {
-    let (app, url) = app_and_database(settings()).await;
+    let (app, url) = app_and_database().await;
 
     let mut logins = tokio::task::JoinSet::new();
     for _ in 0..50 {

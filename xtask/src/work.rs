@@ -42,9 +42,11 @@ pub fn make_copy(
     let root_manifest = read(&root.join("Cargo.toml"))?;
     let step_manifest = read(&from.join("Cargo.toml"))?;
     let used = packages_used_by(&read(&root.join("Cargo.lock"))?, old_name);
+    // The root's `[workspace.dependencies]` name the course's own crates by relative paths
+    // too (`test-kit = { path = "test-kit" }`, the tests' helpers): absolute in the copy.
     let manifest = standalone_manifest(
         &absolute_paths(&rename_crate(&step_manifest, old_name, new_name), from),
-        &root_manifest,
+        &absolute_paths(&root_manifest, root),
         &used,
     );
     write(&to.join("Cargo.toml"), &manifest)?;

@@ -4,24 +4,17 @@
 
 mod common;
 
-use common::Server;
-
-/// The first line of `log` that contains `text`.
-fn line_with<'log>(log: &'log str, text: &str) -> &'log str {
-    log.lines()
-        .find(|line| line.contains(text))
-        .unwrap_or_else(|| panic!("no {text:?} in the log:\n{log}"))
-}
+use common::{BINARY, Server, line_with, login_over_tcp};
 
 #[test]
 fn failures_and_refusals_are_logged_with_the_username_and_the_address() {
-    let server = Server::start(&[]);
+    let server = Server::start(BINARY, &[]);
     for _ in 0..5 {
-        let answer = server.login("", "username=mallory&password=hunter2");
+        let answer = login_over_tcp(&server, "", "username=mallory&password=hunter2");
         assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     }
 
-    let answer = server.login("", "username=mallory&password=hunter3");
+    let answer = login_over_tcp(&server, "", "username=mallory&password=hunter3");
 
     assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
     assert!(answer.contains("retry-after: "), "{answer}");

@@ -11,26 +11,26 @@ use std::time::Duration;
 use appendix_login_throttling::{Limits, Throttle, throttle_logins};
 use axum::http::{HeaderValue, Method};
 use axum::{Router, routing::post};
-use common::{GOOD_FORM, addr, app, login, login_request, send};
+use common::{App, GOOD_FORM, addr, app, login, login_request, send};
 use tokio::time::{sleep, timeout};
 use tower::ServiceExt;
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Step 5's app, throttled with the default limits but for what `change` changes.
-fn app_with(change: impl FnOnce(&mut Limits)) -> Router {
+fn app_with(change: impl FnOnce(&mut Limits)) -> App {
     let mut limits = Limits::default();
     change(&mut limits);
     app(limits)
 }
 
 /// The status code of a login from `from`, sent as a form.
-async fn status(app: &Router, from: u8, form: &str) -> u16 {
+async fn status(app: &App, from: u8, form: &str) -> u16 {
     login(app, addr(from), form).await.status.as_u16()
 }
 
 /// The status of a login with the right password from `from`, posted by another site.
-async fn forged(app: &Router, from: u8) -> u16 {
+async fn forged(app: &App, from: u8) -> u16 {
     let mut request = login_request(addr(from), FORM, GOOD_FORM);
     let cross_site = HeaderValue::from_static("cross-site");
     request.headers_mut().insert("sec-fetch-site", cross_site);
@@ -230,10 +230,14 @@ async fn a_login_waits_only_behind_its_own_account_and_not_for_ever() {
         "Logged in"
     };
     let stand_in = Router::new().route("/login", post(stuck));
-    let app = throttle_logins(stand_in, Throttle::new(Limits::default()));
+    let app = App::new(
+        throttle_logins(stand_in, Throttle::new(Limits::default())),
+        "no-cookie",
+    );
     for n in 0..300 {
         let form = format!("username=user{n}&password=x");
-        tokio::spawn(app.clone().oneshot(login_request(addr(1), FORM, form)));
+        let router = app.router().clone();
+        tokio::spawn(router.oneshot(login_request(addr(1), FORM, form)));
     }
     // Time stands still, so this returns once every one of those logins waits.
     sleep(Duration::from_millis(1)).await;

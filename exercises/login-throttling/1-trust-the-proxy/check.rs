@@ -10,13 +10,13 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{BINARY, Server, login_over_tcp};
 
 /// A failed login sent with `X-Forwarded-For: forwarded_for`; the `client=` the throttle
 /// logged for it.
 fn counted_address(server: &Server, forwarded_for: &str) -> String {
     let header = format!("X-Forwarded-For: {forwarded_for}\r\n");
-    let login = server.login(&header, "username=admin&password=wrong");
+    let login = login_over_tcp(&server, &header, "username=admin&password=wrong");
     assert!(
         login.starts_with("HTTP/1.1 401"),
         "a wrong password sent through the proxy should answer 401, but the answer starts {:?}",
@@ -35,7 +35,7 @@ fn counted_address(server: &Server, forwarded_for: &str) -> String {
 
 #[test]
 fn the_proxy_s_forwarded_address_is_the_client_s() {
-    let server = Server::start(&[("TRUSTED_PROXY", "127.0.0.1")]);
+    let server = Server::start(BINARY, &[("TRUSTED_PROXY", "127.0.0.1")]);
 
     let address = counted_address(&server, "198.51.100.7");
 
@@ -47,7 +47,7 @@ fn the_proxy_s_forwarded_address_is_the_client_s() {
 
 #[test]
 fn the_right_most_forwarded_address_is_the_one_the_proxy_added() {
-    let server = Server::start(&[("TRUSTED_PROXY", "127.0.0.1")]);
+    let server = Server::start(BINARY, &[("TRUSTED_PROXY", "127.0.0.1")]);
 
     // The client sent `X-Forwarded-For: 203.0.113.66` itself; the proxy appended the
     // address it saw. Only that last one is the proxy's word.
@@ -61,7 +61,7 @@ fn the_right_most_forwarded_address_is_the_one_the_proxy_added() {
 
 #[test]
 fn a_forged_header_from_a_client_that_is_not_the_proxy_is_ignored() {
-    let server = Server::start(&[("TRUSTED_PROXY", "192.0.2.1")]);
+    let server = Server::start(BINARY, &[("TRUSTED_PROXY", "192.0.2.1")]);
 
     let address = counted_address(&server, "198.51.100.7");
 

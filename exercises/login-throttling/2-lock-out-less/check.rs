@@ -6,12 +6,11 @@
 mod common;
 
 use appendix_login_throttling::Limits;
-use axum::Router;
-use common::{GOOD_FORM, addr, app, login};
+use common::{App, GOOD_FORM, addr, app, login};
 
 /// Five wrong passwords for `username`, each from another address: the account locks
 /// (with failures counted before, it locks sooner and the last ones are refused).
-async fn lock(app: &Router, username: &str) {
+async fn lock(app: &App, username: &str) {
     for n in 10..15 {
         let page = login(app, addr(n), &format!("username={username}&password=guess")).await;
         assert!(

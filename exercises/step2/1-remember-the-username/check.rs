@@ -5,7 +5,7 @@ mod common;
 
 use std::str::FromStr;
 
-use common::Browser;
+use common::{Browser, app, app_on};
 use tower_sessions::session::Id;
 use tower_sessions::{MemoryStore, SessionStore};
 
@@ -13,7 +13,7 @@ const GOOD_FORM: &str = "username=admin&password=1234";
 
 #[tokio::test]
 async fn the_dashboard_greets_the_user_by_name() {
-    let mut browser = Browser::new(&step2_login::app(MemoryStore::default()));
+    let mut browser = Browser::new(&app());
     browser.post_form("/login", GOOD_FORM).await;
 
     let dashboard = browser.get("/dashboard").await;
@@ -27,16 +27,13 @@ async fn the_dashboard_greets_the_user_by_name() {
 #[tokio::test]
 async fn the_session_holds_the_id_not_the_name() {
     let store = MemoryStore::default();
-    let mut browser = Browser::new(&step2_login::app(store.clone()));
+    let mut browser = Browser::new(&app_on(store.clone()));
     browser.post_form("/login", GOOD_FORM).await;
     browser.get("/dashboard").await;
 
     // What the server stored for this browser, found by the id in its cookie.
-    let cookie = browser
-        .cookies()
-        .get("id")
-        .expect("logging in sets the cookie");
-    let id = Id::from_str(cookie).expect("the cookie holds a session id");
+    let cookie = browser.session_cookie().expect("logging in sets the cookie");
+    let id = Id::from_str(&cookie).expect("the cookie holds a session id");
     let record = store
         .load(&id)
         .await

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, cookie_from, database_url};
+use common::{BINARY, Server, cookie_from, database_url};
 
 /// Logs in over TCP as a browser submitting the form; returns its session cookie.
 fn log_in(server: &Server) -> String {
@@ -62,7 +62,7 @@ fn what_it_says(page: &str) -> String {
 
 #[test]
 fn the_dashboard_counts_two_browsers_logged_in_and_not_a_visitor() {
-    let server = Server::start(&[]);
+    let server = Server::start(BINARY, &[]);
     let laptop = log_in(&server);
     let _phone = log_in(&server);
     // A third browser only counts its visits: it has a session (a row), but no login.
@@ -85,13 +85,13 @@ fn the_dashboard_counts_two_browsers_logged_in_and_not_a_visitor() {
 fn the_count_is_read_from_the_database_after_a_restart() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = database_url(&dir);
-    let server = Server::start(&[("DATABASE_URL", &url)]);
+    let server = Server::start(BINARY, &[("DATABASE_URL", &url)]);
     let laptop = log_in(&server);
     let _phone = log_in(&server);
     server.terminate();
 
     // The two logins are rows in the database; the new process knows them only from there.
-    let restarted = Server::start(&[("DATABASE_URL", &url)]);
+    let restarted = Server::start(BINARY, &[("DATABASE_URL", &url)]);
     let _tablet = log_in(&restarted);
     let page = dashboard(&restarted, &laptop);
 
@@ -104,7 +104,7 @@ fn the_count_is_read_from_the_database_after_a_restart() {
 
 #[test]
 fn a_logout_is_counted_at_once() {
-    let server = Server::start(&[]);
+    let server = Server::start(BINARY, &[]);
     let laptop = log_in(&server);
     let phone = log_in(&server);
 

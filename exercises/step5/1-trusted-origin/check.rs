@@ -8,7 +8,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
-use common::{Server, database_url};
+use common::{BINARY, Server, database_url};
 
 const TRUSTED: &str = "http://localhost:4000";
 
@@ -32,7 +32,7 @@ fn status(response: &str) -> &str {
 
 #[test]
 fn a_login_from_the_trusted_origin_is_accepted() {
-    let server = Server::start(&[("TRUSTED_ORIGIN", TRUSTED)]);
+    let server = Server::start(BINARY, &[("TRUSTED_ORIGIN", TRUSTED)]);
 
     let login = log_in_with(
         &server,
@@ -48,7 +48,7 @@ fn a_login_from_the_trusted_origin_is_accepted() {
 
 #[test]
 fn other_origins_are_still_refused() {
-    let server = Server::start(&[("TRUSTED_ORIGIN", TRUSTED)]);
+    let server = Server::start(BINARY, &[("TRUSTED_ORIGIN", TRUSTED)]);
     for origin in [
         "http://localhost:5000",
         "http://localhost:4000.evil.example",
@@ -68,7 +68,7 @@ fn other_origins_are_still_refused() {
 
 #[test]
 fn a_login_from_our_own_pages_still_works() {
-    let server = Server::start(&[("TRUSTED_ORIGIN", TRUSTED)]);
+    let server = Server::start(BINARY, &[("TRUSTED_ORIGIN", TRUSTED)]);
     let own = format!("http://{}", server.addr);
 
     let login = log_in_with(

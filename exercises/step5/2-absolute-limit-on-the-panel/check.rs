@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::Browser;
+use common::{App, Browser, COOKIE};
 use step5_hardened::Settings;
 use tower_sessions::MemoryStore;
 use tower_sessions::cookie::Key;
@@ -15,11 +15,11 @@ use tower_sessions::cookie::Key;
 const ABSOLUTE_SECS: u64 = 600;
 const SENTENCE: &str = "Ends for good in ";
 
-fn app() -> axum::Router {
+fn app() -> App {
     let mut settings = Settings::new(Key::generate());
     settings.timeouts.idle = Duration::from_secs(60);
     settings.timeouts.absolute = Duration::from_secs(ABSOLUTE_SECS);
-    step5_hardened::app(MemoryStore::default(), settings)
+    App::new(step5_hardened::app(MemoryStore::default(), settings), COOKIE)
 }
 
 /// What follows "Ends for good in " on the page, up to the end of the sentence.

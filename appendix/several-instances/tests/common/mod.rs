@@ -5,16 +5,15 @@
 
 pub mod postgres;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+
+use test_kit::{Server, cookie_from};
 
 /// One running instance of the add-on, stopped (killed, as a crash would) when dropped.
+/// The kit's [`Server`] starts it and reads its log; this adds the few requests the
+/// tests send, with the session cookie passed by hand from one instance to another.
 pub struct Instance {
-    child: Child,
-    pub port: u16,
+    server: Server,
 }
 
 /// The `SESSION_SECRET` every test instance gets, as `cargo xtask secret` prints one:
@@ -22,7 +21,8 @@ pub struct Instance {
 pub const SHARED_SECRET: &str =
     "x/lbrfz/35qk862GRk+PivPUGfWpagnx+Mrty7Qkf6QZ93U59fUUw9CuT4o3mZchJYlR09KxtG+GNtHqV/lrcQ==";
 
-/// The binary with `database_url`, on a port the system picks, its output piped.
+/// The binary with `database_url`, on a port the system picks, its output piped, for a
+/// test that watches it stop.
 pub fn command(database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_appendix-several-instances"));
     command
@@ -39,84 +39,51 @@ pub fn command(database_url: &str) -> Command {
 
 impl Instance {
     /// Starts the binary on a free port with `database_url` and waits for its `listening
-    /// on` line; panics with its error when it stops instead.
+    /// on` line; panics with what it wrote when it stops instead.
     pub fn start(database_url: &str) -> Self {
-        let mut child = command(database_url).spawn().expect("the binary starts");
-
-        // The log goes on being read (and dropped) after the line, so that the server
-        // never blocks on a full pipe.
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (port_found, port) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some((_, port)) = line.split_once("listening on http://localhost:") {
-                    let _ = port_found.send(port.trim().parse::<u16>());
-                }
-            }
-        });
-        let Ok(Ok(port)) = port.recv_timeout(Duration::from_secs(30)) else {
-            let _ = child.kill();
-            let stderr = child.wait_with_output().map(|out| out.stderr);
-            let stderr = String::from_utf8_lossy(&stderr.unwrap_or_default()).into_owned();
-            panic!("the instance did not start: {stderr}");
-        };
-        Self { child, port }
+        let binary = env!("CARGO_BIN_EXE_appendix-several-instances");
+        Self {
+            server: Server::start(
+                binary,
+                &[
+                    ("DATABASE_URL", database_url),
+                    ("SESSION_SECRET", SHARED_SECRET),
+                ],
+            ),
+        }
     }
 
     /// `cookie` is a `Cookie` header's value, or `""` for none.
     pub fn get(&self, path: &str, cookie: &str) -> Response {
-        self.send(&format!(
-            "GET {path} HTTP/1.1\r\n{}\r\n",
-            cookie_header(cookie)
-        ))
+        let text = self
+            .server
+            .request(&format!("GET {path} HTTP/1.1{}", cookie_header(cookie)));
+        Response { text }
     }
 
     /// A form post, as curl sends it: no `Origin` or `Sec-Fetch-Site`, which step 5's
     /// cross-origin check lets through.
     pub fn post(&self, path: &str, cookie: &str, form: &str) -> Response {
-        self.send(&format!(
-            "POST {path} HTTP/1.1\r\n{}\
-             Content-Type: application/x-www-form-urlencoded\r\n\
-             Content-Length: {}\r\n\r\n{form}",
-            cookie_header(cookie),
-            form.len()
-        ))
+        let text = self.server.request_with_body(
+            &format!("POST {path} HTTP/1.1{}", cookie_header(cookie)),
+            "application/x-www-form-urlencoded",
+            form,
+        );
+        Response { text }
     }
 
     /// Logs in as the demo user; the session cookie, as a `Cookie` header carries it.
     pub fn log_in(&self) -> String {
-        let page = self.post("/login", "", "username=admin&password=1234");
-        let text = &page.text;
-        assert!(text.contains("Logged in successfully"), "{text}");
-        page.cookie().expect("a login sets the session cookie")
-    }
-
-    fn send(&self, head_and_body: &str) -> Response {
-        let (head, body) = head_and_body.split_once("\r\n").expect("a request line");
-        let request =
-            format!("{head}\r\nHost: localhost\r\nConnection: close\r\n{body}").into_bytes();
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("the instance is up");
-        stream.write_all(&request).expect("the request is sent");
-        let mut text = String::new();
-        stream
-            .read_to_string(&mut text)
-            .expect("the answer arrives");
-        Response { text }
+        self.server.log_in()
     }
 }
 
+/// The header line for `cookie`, after the request line, or nothing.
 fn cookie_header(cookie: &str) -> String {
     if cookie.is_empty() {
         String::new()
     } else {
-        format!("Cookie: {cookie}\r\n")
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        format!("\r\nCookie: {cookie}")
     }
 }
 
@@ -133,11 +100,6 @@ impl Response {
 
     /// The session cookie this answer sets, as `name=value`.
     pub fn cookie(&self) -> Option<String> {
-        self.text.lines().find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            let (cookie, _attributes) = value.trim().split_once(';')?;
-            name.eq_ignore_ascii_case("set-cookie")
-                .then(|| cookie.to_string())
-        })
+        cookie_from(&self.text)
     }
 }
