@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// The server binary on the database `url`, on a port the system picks.
 fn server(url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_appendix-fast-sqlite"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_appendix-session-cache"));
     command
         .env("PORT", "0")
         .env("DATABASE_URL", url)

@@ -1,11 +1,11 @@
-//! The lesson: step 5's app made fast, with the same rules. Reads are answered from
-//! memory, writes are committed in batches, and still a logged-out session never comes
-//! back, through the cache or through the table.
+//! The lesson: step 5's app with a session cache, and the same rules. Reads are answered
+//! from memory, saves that only move an expiry a little are skipped, and still a
+//! logged-out session never comes back, through the cache or through the table.
 
 use std::time::Duration;
 
-use appendix_fast_sqlite::cache::Cache;
-use appendix_fast_sqlite::{FastStore, touch_interval};
+use appendix_session_cache::cache::Cache;
+use appendix_session_cache::{CachedStore, touch_interval};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, header};
@@ -39,15 +39,15 @@ fn database_url() -> (tempfile::TempDir, String) {
     (dir, url)
 }
 
-async fn open(url: &str) -> FastStore {
-    FastStore::open(url, Duration::from_secs(60))
+async fn open(url: &str) -> CachedStore {
+    CachedStore::open(url, Duration::from_secs(60))
         .await
         .expect("the store opens")
 }
 
 /// A store on a fresh database, holding one session of 1 visit that was read once, so
 /// that it is in memory.
-async fn store_with_a_session() -> (tempfile::TempDir, String, FastStore, Record) {
+async fn store_with_a_session() -> (tempfile::TempDir, String, CachedStore, Record) {
     let (dir, url) = database_url();
     let store = open(&url).await;
     let mut record = session(Id::default(), 1);
@@ -77,7 +77,7 @@ async fn in_table(url: &str, id: &Id) -> Option<Record> {
 }
 
 // The cache's rule, with the moments of a race taken one at a time: a read or a save of
-// the table notes the cache's change count first, and a logout (or a newer save) in
+// the table takes the cache's change count first, and a logout (or a newer save) in
 // between refuses the copy it brings back.
 
 #[tokio::test]
@@ -87,9 +87,9 @@ async fn a_read_that_began_before_a_logout_does_not_put_the_session_back_in_memo
 
     // A request misses the cache and reads the row; meanwhile another tab logs out (the
     // row is deleted, the cache told); then the read comes back with what it read.
-    let seen = cache.note().await;
+    let before = cache.change_count().await;
     cache.forget(&[record.id]).await;
-    let kept = cache.fill(seen, &record).await;
+    let kept = cache.fill(before, &record).await;
 
     assert!(!kept);
     assert_eq!(cache.get(&record.id).await, None);
@@ -100,11 +100,11 @@ async fn a_save_that_found_the_row_before_a_logout_does_not_put_the_session_back
     let cache = Cache::new(100);
     let record = session(Id::default(), 2);
 
-    // The writer's UPDATE finds the live row and commits; a logout deletes the row before
-    // the writer updates the cache; then the writer reports the session as updated.
-    let seen = cache.note().await;
+    // The save's UPDATE finds the live row and commits; a logout deletes the row before
+    // the save updates the cache; then the save reports the session as updated.
+    let before = cache.change_count().await;
     cache.forget(&[record.id]).await;
-    cache.saved(seen, &[&record], &[]).await;
+    cache.saved(before, &[&record], &[]).await;
 
     assert_eq!(cache.get(&record.id).await, None);
 }
@@ -116,78 +116,31 @@ async fn a_read_that_began_before_a_save_does_not_replace_the_saved_state_in_mem
 
     // A request reads the session with 1 visit; meanwhile another tab's save of 2 visits
     // commits and reaches the cache; then the read comes back with 1.
-    let read_seen = cache.note().await;
-    let save_seen = cache.note().await;
-    cache.saved(save_seen, &[&session(id, 2)], &[]).await;
-    cache.fill(read_seen, &session(id, 1)).await;
+    let read_began = cache.change_count().await;
+    let save_began = cache.change_count().await;
+    cache.saved(save_began, &[&session(id, 2)], &[]).await;
+    let kept = cache.fill(read_began, &session(id, 1)).await;
+
+    assert!(!kept);
 
     assert_eq!(views(cache.get(&id).await), Some(2));
 }
 
-// The store: the cache and the batched writer together, through the `SessionStore`
-// methods tower-sessions calls.
-
-// On this single-threaded runtime the writer runs only once the test waits, so the
-// writes started together by one `join!` all reach it in one batch.
-#[tokio::test]
-async fn a_batch_of_saves_never_brings_back_a_deleted_session() {
-    let (_dir, url) = database_url();
-    let store = open(&url).await;
-    let (mut live, mut logged_out) = (session(Id::default(), 1), session(Id::default(), 1));
-    store.create(&mut live).await.expect("stored");
-    store.create(&mut logged_out).await.expect("stored");
-    // Both are read (so both are in memory), then one of them logs out.
-    store.load(&live.id).await.expect("loads");
-    store.load(&logged_out.id).await.expect("loads");
-    store.delete(&logged_out.id).await.expect("deleted");
-
-    live.data.insert("views".to_string(), 2.into());
-    logged_out.data.insert("views".to_string(), 2.into());
-    let (saved_live, saved_logged_out) = tokio::join!(store.save(&live), store.save(&logged_out));
-    saved_live.expect("saved");
-    saved_logged_out.expect("not an error: the session ended");
-
-    assert_eq!(views(store.load(&live.id).await.expect("loads")), Some(2));
-    assert_eq!(store.load(&logged_out.id).await.expect("loads"), None);
-    assert_eq!(in_table(&url, &logged_out.id).await, None);
-    assert_eq!(sql(&url, ROWS).await, 1);
-}
+// The store, through the `SessionStore` methods tower-sessions calls.
 
 #[tokio::test]
-async fn new_sessions_that_draw_the_same_id_each_get_a_row_of_their_own() {
-    let (_dir, url) = database_url();
-    let store = open(&url).await;
-
-    // One at a time: the id is taken by the time the second session is stored.
-    let (mut first, mut second) = (session(Id(7), 1), session(Id(7), 2));
-    store.create(&mut first).await.expect("stored");
-    store.create(&mut second).await.expect("stored");
-    // At the same moment: both reach the database in one statement.
-    let (mut third, mut fourth) = (session(Id(8), 3), session(Id(8), 4));
-    let (stored_third, stored_fourth) =
-        tokio::join!(store.create(&mut third), store.create(&mut fourth));
-    stored_third.expect("stored");
-    stored_fourth.expect("stored");
-
-    let ids: std::collections::HashSet<Id> = [first.id, second.id, third.id, fourth.id].into();
-    assert_eq!(ids.len(), 4, "every session has an id of its own");
-    for (record, count) in [(&first, 1), (&second, 2), (&third, 3), (&fourth, 4)] {
-        assert_eq!(views(in_table(&url, &record.id).await), Some(count));
-    }
-}
-
-#[tokio::test]
-async fn of_simultaneous_saves_of_one_session_the_last_is_kept() {
+async fn a_save_that_comes_after_a_logout_brings_back_nothing() {
     let (_dir, url, store, record) = store_with_a_session().await;
 
-    let [two, three, four] = [2, 3, 4].map(|views| session(record.id, views));
-    let saved = tokio::join!(store.save(&two), store.save(&three), store.save(&four));
-    for result in [saved.0, saved.1, saved.2] {
-        result.expect("saved");
-    }
+    // A slow request of another tab saves the session once the logout has answered.
+    store.delete(&record.id).await.expect("logged out");
+    store
+        .save(&session(record.id, 2))
+        .await
+        .expect("not an error: the session ended");
 
-    assert_eq!(views(store.load(&record.id).await.expect("loads")), Some(4));
-    assert_eq!(views(in_table(&url, &record.id).await), Some(4));
+    assert_eq!(store.load(&record.id).await.expect("loads"), None);
+    assert_eq!(sql(&url, ROWS).await, 0);
 }
 
 #[tokio::test]
@@ -246,53 +199,39 @@ async fn a_logout_racing_other_tabs_never_brings_the_session_back() {
     assert_eq!(sql(&url, ROWS).await, 0);
 }
 
-/// 4 608 sessions of 64 KiB written by 16 visitors at once: 288 MiB through SQLite's
-/// write-ahead log, which would all stay in the `-wal` file if nothing started the log
-/// over. The writer never checkpoints by itself; the checkpointer copies the log as it
-/// grows and has it start over past 16 MiB. The file then holds the 16 MiB plus what the
-/// writer adds while the last copy runs: 34 to 62 MiB in runs of this test (under 22 MB
-/// with `bench/run`'s small sessions on a release build). No write is lost doing it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn under_a_stream_of_writes_the_write_ahead_log_stays_bounded() {
-    let (dir, url) = database_url();
-    let store = open(&url).await;
-    let wal = dir.path().join("sessions.db-wal");
-    let page = "x".repeat(64 * 1024);
+// One server per file, here two stores in one process: the lock is the same.
 
-    let visitors: Vec<_> = (0..16)
-        .map(|_| {
-            let (store, wal, page) = (store.clone(), wal.clone(), page.clone());
-            tokio::spawn(async move {
-                let mut largest = 0;
-                for _ in 0..288 {
-                    let mut record = session(Id::default(), 1);
-                    record.data.insert("page".into(), page.as_str().into());
-                    store.create(&mut record).await.expect("stored");
-                    let size = std::fs::metadata(&wal).map_or(0, |file| file.len());
-                    largest = largest.max(size);
-                }
-                largest
-            })
-        })
-        .collect();
-    let mut largest = 0;
-    for visitor in visitors {
-        largest = largest.max(visitor.await.expect("no panic"));
+#[cfg(unix)]
+#[tokio::test]
+async fn a_second_store_on_the_same_file_is_refused_whatever_path_leads_to_it() {
+    let (dir, url, store, _) = store_with_a_session().await;
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(dir.path().join("sessions.db"), &link).expect("a link");
+    let by_link = format!("sqlite://{}", link.display());
+    let roundabout = format!("sqlite://{}/../{}/sessions.db", dir.path().display(), {
+        dir.path().file_name().expect("a name").to_string_lossy()
+    });
+
+    let mut refused = Vec::new();
+    for url in [&url, &by_link, &roundabout] {
+        let second = CachedStore::open(url, Duration::from_secs(60)).await;
+        refused.push(second.err().unwrap_or_default());
     }
+    drop(store);
+    let reopened = CachedStore::open(&by_link, Duration::from_secs(60)).await;
 
-    const MIB: u64 = 1024 * 1024;
-    assert!(largest > MIB, "the log was never written: {largest} bytes");
-    assert!(
-        largest < 128 * MIB,
-        "the log grew to {} MiB for 288 MiB of sessions",
-        largest / MIB
-    );
-    assert_eq!(sql(&url, ROWS).await, 16 * 288);
+    for message in refused {
+        assert!(
+            message.starts_with("another server is using"),
+            "{message:?}"
+        );
+    }
+    assert!(reopened.is_ok(), "the lock ends with the last clone");
 }
 
 // The app: step 5's, on this store, as a visitor sees it.
 
-/// Step 5's app on a fast store whose sessions end after `idle` without a request, with
+/// Step 5's app on a cached store whose sessions end after `idle` without a request, with
 /// the demo login admin / 1234.
 async fn app(url: &str, idle: Duration) -> Router {
     let mut settings = Settings::new(Key::try_generate().expect("randomness for a key"));
@@ -300,7 +239,7 @@ async fn app(url: &str, idle: Duration) -> Router {
         idle,
         absolute: Duration::from_secs(3600),
     };
-    let store = FastStore::open(url, touch_interval(idle)).await;
+    let store = CachedStore::open(url, touch_interval(idle)).await;
     step5_hardened::app(store.expect("opens"), settings)
 }
 
