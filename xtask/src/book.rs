@@ -168,7 +168,7 @@ fn shown_lesson(lesson: &Lesson) -> Lesson {
     }
 }
 
-/// `diffs/3.md`, `diffs/fast-sqlite.md`.
+/// `diffs/3.md`, `diffs/session-cache.md`.
 pub fn diff_page_path(lesson: &Lesson) -> String {
     format!("diffs/{}.md", lesson.name)
 }
