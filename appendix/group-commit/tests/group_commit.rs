@@ -161,6 +161,8 @@ async fn a_writer_that_fails_is_started_again_and_no_answered_save_is_lost() {
                         Ok(()) => stored.push(record.id),
                         Err(_) => failed += 1,
                     }
+                    // A failure can come back at once: let the test's own task run.
+                    tokio::task::yield_now().await;
                 }
                 (stored, failed)
             })
@@ -197,17 +199,18 @@ async fn a_writer_that_fails_is_started_again_and_no_answered_save_is_lost() {
 // The checkpointer.
 
 /// 4 608 sessions of 64 KiB written by 16 visitors at once: 288 MiB through SQLite's
-/// write-ahead log, which would all stay in the `-wal` file if nothing started the log
-/// over. The writer never checkpoints by itself; the checkpointer copies the log after
-/// its commits and has the writer start it over past 16 MiB. The file then holds the
-/// 16 MiB plus what the writer adds while the last copy runs: 34 to 62 MiB in runs of
-/// this test on an idle machine. No write is lost doing it.
+/// write-ahead log. The writer never checkpoints by itself; the checkpointer copies the
+/// log after its commits and has the writer start it over past 16 MiB. The `-wal` file
+/// then holds the 16 MiB plus what the writer adds while the last copy runs. No write is
+/// lost doing it.
 ///
-/// How far past 16 MiB the file goes depends on how the system shares the cores between
-/// the writer and the checkpointer's connection, which no test can fix: on a loaded
-/// machine the copy runs later and the file grows further. So the bound is half of what
-/// is written, 144 MiB: a checkpointer that never ran (or a writer that never started the
-/// log over) leaves all 288 MiB in the file, twice the bound, however the machine runs.
+/// This cannot be made deterministic: how far past 16 MiB the file goes is how much the
+/// writer commits while the checkpointer copies, and the system's scheduler and disk
+/// decide that (62 to 91 MiB in runs on a machine shared with other builds). What is
+/// certain is the other side: a log that never starts over (no checkpoint, or no writer
+/// to finish it) keeps every page written, 308 MiB, whatever the load. So the bound is
+/// two thirds of what is written: that mutation always fails it, and a working
+/// checkpointer would have to fall twice as far behind as in the slowest run seen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_a_stream_of_writes_the_write_ahead_log_stays_bounded() {
     let db = Database::new().await;
@@ -238,7 +241,7 @@ async fn under_a_stream_of_writes_the_write_ahead_log_stays_bounded() {
     const MIB: u64 = 1024 * 1024;
     assert!(largest > MIB, "the log was never written: {largest} bytes");
     assert!(
-        largest < 144 * MIB,
+        largest < 192 * MIB,
         "the log grew to {} MiB for 288 MiB of sessions",
         largest / MIB
     );
