@@ -64,7 +64,7 @@ pub async fn open(
 }
 
 /// The writer's end of the store: saves go into its queue, and are answered from it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct GroupCommit {
     writes: mpsc::Sender<Write>,
 }

@@ -42,7 +42,7 @@ pub fn touch_interval(idle: Duration) -> Duration {
 /// How a [`CachedStore`] gets a session into the table. Here, [`OneByOne`]: one statement
 /// per save. `appendix/group-commit` plugs in a writer that commits many at once.
 #[async_trait]
-pub trait Writer: Debug + Send + Sync + 'static {
+pub trait Writer: Clone + Debug + Send + Sync + 'static {
     /// Stores a brand-new session, drawing a fresh id should its own be taken. The
     /// session does not go into the cache (see [`cache`]).
     async fn create(&self, record: &mut Record) -> session_store::Result<()>;
@@ -55,30 +55,18 @@ pub trait Writer: Debug + Send + Sync + 'static {
 
 /// Step 5's SQLite store with two ways to go to it less often: a memory cache of the
 /// sessions read recently ([`cache`]), and a touch interval that skips the writes which
-/// only move an expiry a little ([`CachedStore::save`]). Clones share the cache.
-#[derive(Debug)]
+/// only move an expiry a little ([`CachedStore::save`]). Clones share the cache and the
+/// writer.
+#[derive(Clone, Debug)]
 pub struct CachedStore<W = OneByOne> {
     /// Step 5's store: reads on a cache miss, deletes, the clean-up of expired rows.
     store: Store,
     cache: Cache,
-    writer: Arc<W>,
+    writer: W,
     /// A save that only moves the expiry by less than this is not written.
     touch_after: time::Duration,
     /// Held for as long as a clone of the store lives: one server per database file.
     _lock: Arc<DatabaseLock>,
-}
-
-// By hand: the derive would ask for `W: Clone`, and the writer is shared, not copied.
-impl<W> Clone for CachedStore<W> {
-    fn clone(&self) -> Self {
-        Self {
-            store: self.store.clone(),
-            cache: self.cache.clone(),
-            writer: self.writer.clone(),
-            touch_after: self.touch_after,
-            _lock: self._lock.clone(),
-        }
-    }
 }
 
 impl CachedStore {
@@ -113,7 +101,7 @@ impl<W: Writer> CachedStore<W> {
             .await
             .map_err(|err| format!("cannot open the session database: {err}"))?;
         Ok(Self {
-            writer: Arc::new(writer(&store, pool, cache.clone())),
+            writer: writer(&store, pool, cache.clone()),
             store,
             cache,
             touch_after: time::Duration::try_from(touch_after).unwrap_or(time::Duration::ZERO),
@@ -138,7 +126,7 @@ async fn open_pool(database_url: &str) -> Result<SqlitePool, sqlx::Error> {
 }
 
 /// The writer of [`CachedStore::open`]: each save is one `UPDATE` on the store's pool.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct OneByOne {
     store: Store,
     pool: SqlitePool,
