@@ -120,7 +120,10 @@ async fn open_pool(database_url: &str) -> Result<SqlitePool, sqlx::Error> {
         // delete, or the other way round, instead of failing with "database is locked".
         .busy_timeout(Duration::from_secs(5));
     SqlitePoolOptions::new()
+        // Writes take turns in SQLite anyway (group-commit's writer takes one, its
+        // checkpointer the other); and, as in step 5, no "ping" before each use.
         .max_connections(2)
+        .test_before_acquire(false)
         .connect_with(options)
         .await
 }

@@ -11,10 +11,8 @@
 //! ```
 //!
 //! Settings: step 5's, read by step 5 (`PORT`, `DATABASE_URL`, default
-//! `appendix/session-cache/sessions.db` under `cargo run`, `SESSION_SECRET`,
-//! `SESSION_IDLE_TIMEOUT_SECS`, `SESSION_ABSOLUTE_TIMEOUT_SECS`, `ADMIN_PASSWORD_HASH`),
-//! and `RUST_LOG` (default `info`). The touch interval is [`touch_interval`] of the idle
-//! timeout.
+//! `appendix/session-cache/sessions.db` under `cargo run`, `SESSION_SECRET`, the timeouts,
+//! `ADMIN_PASSWORD_HASH`), and `RUST_LOG` (default `info`).
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -40,9 +40,8 @@ fn database_url() -> (tempfile::TempDir, String) {
 }
 
 async fn open(url: &str) -> CachedStore {
-    CachedStore::open(url, Duration::from_secs(60))
-        .await
-        .expect("the store opens")
+    let store = CachedStore::open(url, Duration::from_secs(60)).await;
+    store.expect("the store opens")
 }
 
 /// A store on a fresh database, holding one session of 1 visit that was read once, so
@@ -208,9 +207,8 @@ async fn a_second_store_on_the_same_file_is_refused_whatever_path_leads_to_it() 
     let link = dir.path().join("link.db");
     std::os::unix::fs::symlink(dir.path().join("sessions.db"), &link).expect("a link");
     let by_link = format!("sqlite://{}", link.display());
-    let roundabout = format!("sqlite://{}/../{}/sessions.db", dir.path().display(), {
-        dir.path().file_name().expect("a name").to_string_lossy()
-    });
+    let folder = dir.path().file_name().expect("a name").to_string_lossy();
+    let roundabout = format!("sqlite://{}/../{folder}/sessions.db", dir.path().display());
 
     let mut refused = Vec::new();
     for url in [&url, &by_link, &roundabout] {
