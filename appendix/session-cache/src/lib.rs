@@ -28,8 +28,8 @@ pub use lock::DatabaseLock;
 const CACHE_CAPACITY: u64 = 10_000;
 
 /// The touch interval when the idle timeout is long enough: connect-mongo's `touchAfter`
-/// as its documentation suggests it (24 hours there, for sessions that last two weeks;
-/// a minute here, for an idle timeout of 30 minutes).
+/// (its documentation's example is a day, for sessions that last 14 days), here a minute
+/// for step 5's idle timeout of 30 minutes.
 pub const TOUCH_AFTER: Duration = Duration::from_secs(60);
 
 /// The touch interval for an idle timeout of `idle`: [`TOUCH_AFTER`], but never more than
