@@ -198,6 +198,33 @@ async fn a_writer_that_fails_is_started_again_and_no_answered_save_is_lost() {
 
 // The checkpointer.
 
+/// One save and nothing after it: the commit wakes the checkpointer, which copies the
+/// log into the database file. The test reads the file as `immutable`, which makes SQLite
+/// ignore the `-wal` file: the row is there only once a checkpoint has copied it.
+#[tokio::test]
+async fn a_commit_has_its_pages_copied_into_the_database_file_with_no_other_write() {
+    let db = Database::new().await;
+    let mut record = session(Id::default(), 1);
+    db.store.create(&mut record).await.expect("stored");
+
+    let file = format!("{}?immutable=true", db.url);
+    let mut copied = 0;
+    // Up to ten seconds for the checkpointer's turn, on a machine as busy as it may be.
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let pool = SqlitePool::connect(&file).await.expect("the test opens it");
+        // No table in the file yet is nothing copied either.
+        copied = sqlx::query_scalar(ROWS).fetch_one(&pool).await.unwrap_or(0);
+        if copied == 1 {
+            break;
+        }
+    }
+    assert_eq!(
+        copied, 1,
+        "the database file alone does not hold the session"
+    );
+}
+
 /// 4 608 sessions of 64 KiB written by 16 visitors at once: 288 MiB through SQLite's
 /// write-ahead log. The writer never checkpoints by itself; the checkpointer copies the
 /// log after its commits and has the writer start it over past 16 MiB. The `-wal` file
