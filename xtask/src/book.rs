@@ -247,7 +247,7 @@ fn changed_lines(change: &FileChange) -> usize {
     }
 }
 
-/// `diffs/3.md`, `diffs/fast-sqlite.md`.
+/// `diffs/3.md`, `diffs/session-cache.md`.
 pub fn diff_page_path(lesson: &Lesson) -> String {
     format!("diffs/{}.md", lesson.name)
 }

@@ -1,7 +1,8 @@
 //! Where the lessons are. Lesson N is the change from folder `step(N-1)-*` to `stepN-*`;
 //! lesson 1 is all of `step1-*` (the starting point); an add-on `appendix/NAME/` is the
 //! lesson `NAME`, shown whole like lesson 1: it is a small crate of its own that uses the
-//! last step's library, not a copy of the step.
+//! last step's library, not a copy of the step, and perhaps another add-on's (group-commit
+//! gives session-cache's store a writer), which is then its lesson before.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -26,7 +27,7 @@ pub struct Lesson {
 }
 
 /// Every lesson of the workspace at `root`, in course order: 1, 2, ..., the last step, then
-/// the add-ons alphabetically.
+/// the add-ons alphabetically, except that an add-on comes after those it depends on.
 pub fn find(root: &Path) -> Result<Vec<Lesson>, String> {
     let steps = step_folders(root)?;
     let mut lessons = Vec::new();
@@ -51,7 +52,13 @@ pub fn find(root: &Path) -> Result<Vec<Lesson>, String> {
 
     let appendix = root.join("appendix");
     if appendix.is_dir() {
+        let mut add_ons = Vec::new();
         for name in subfolders(&appendix)? {
+            let manifest = appendix.join(&name).join("Cargo.toml");
+            let text = fs::read_to_string(&manifest).unwrap_or_default();
+            add_ons.push((name, add_on_dependencies(&text)));
+        }
+        for name in after_their_dependencies(add_ons) {
             lessons.push(Lesson {
                 folder: folder(root, &format!("appendix/{name}"))?,
                 name,
@@ -60,6 +67,33 @@ pub fn find(root: &Path) -> Result<Vec<Lesson>, String> {
         }
     }
     Ok(lessons)
+}
+
+/// The add-ons an add-on's Cargo.toml depends on: `x = { path = "../NAME" }` gives `NAME`.
+fn add_on_dependencies(cargo_toml: &str) -> Vec<String> {
+    cargo_toml
+        .lines()
+        .filter_map(|line| line.split_once("path = \"../")?.1.split_once('"'))
+        .map(|(name, _)| name.to_string())
+        .filter(|name| !name.contains('/'))
+        .collect()
+}
+
+/// The names in their order, each moved after the ones it depends on (a cycle, which cargo
+/// would refuse anyway, keeps its order).
+fn after_their_dependencies(mut add_ons: Vec<(String, Vec<String>)>) -> Vec<String> {
+    let mut ordered: Vec<String> = Vec::new();
+    while !add_ons.is_empty() {
+        let ready = add_ons
+            .iter()
+            .position(|(_, deps)| {
+                deps.iter()
+                    .all(|dep| ordered.contains(dep) || !add_ons.iter().any(|(n, _)| n == dep))
+            })
+            .unwrap_or(0);
+        ordered.push(add_ons.remove(ready).0);
+    }
+    ordered
 }
 
 /// The `stepN-*` folders by N.
@@ -136,6 +170,15 @@ mod tests {
         assert_eq!(step_number("step3"), None);
         assert_eq!(step_number("stepx-logout"), None);
         assert_eq!(step_number("e2e"), None);
+    }
+
+    #[test]
+    fn an_add_on_comes_after_the_add_ons_it_depends_on() {
+        let toml = "[dependencies]\nstep5-hardened = { path = \"../../step5-hardened\" }\nappendix-b = { path = \"../b\" }\n";
+        assert_eq!(add_on_dependencies(toml), ["b"]);
+        let add_ons = [("a", toml), ("b", ""), ("c", "")]
+            .map(|(name, toml)| (name.to_string(), add_on_dependencies(toml)));
+        assert_eq!(after_their_dependencies(add_ons.to_vec()), ["b", "a", "c"]);
     }
 
     #[test]

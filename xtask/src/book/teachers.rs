@@ -4,7 +4,7 @@
 //! - `docs/teachers/README.md`: how to use the guide; its `<!-- class-minutes: 60 -->` is the
 //!   class length the plans are made for, unless `cargo xtask book --class-minutes N` says
 //!   otherwise.
-//! - `docs/teachers/lesson-NAME.md`, one per lesson (`lesson-3.md`, `lesson-fast-sqlite.md`):
+//! - `docs/teachers/lesson-NAME.md`, one per lesson (`lesson-3.md`, `lesson-session-cache.md`):
 //!   what to stress, what to ask, where students go wrong. It opens with its minutes, in a
 //!   comment that GitHub does not show, one block per class (a lesson too big for one class
 //!   has two, each named: `<!-- plan: A, the session's life`):

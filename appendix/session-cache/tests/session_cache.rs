@@ -1,15 +1,19 @@
-//! The lesson: step 5's app made fast, with the same rules. Reads are answered from
-//! memory, writes are committed in batches, and still a logged-out session never comes
-//! back, through the cache or through the table.
+//! The lesson: step 5's app with a session cache, and the same rules. Reads are answered
+//! from memory, saves that only move an expiry a little are skipped, and still a
+//! logged-out session never comes back, through the cache or through the table.
 
 use std::time::Duration;
 
-use appendix_fast_sqlite::cache::Cache;
-use appendix_fast_sqlite::{FastStore, touch_interval};
+use appendix_session_cache::cache::Cache;
+use appendix_session_cache::{CachedStore, touch_interval};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, header};
+use http_body_util::BodyExt;
 use sqlx::SqlitePool;
 use step5_hardened::{COOKIE_NAME, Settings, Timeouts, store};
-use test_kit::{App, Browser, GOOD_FORM};
 use time::OffsetDateTime;
+use tower::ServiceExt;
 use tower_sessions::SessionStore;
 use tower_sessions::cookie::Key;
 use tower_sessions::session::{Id, Record};
@@ -35,15 +39,14 @@ fn database_url() -> (tempfile::TempDir, String) {
     (dir, url)
 }
 
-async fn open(url: &str) -> FastStore {
-    FastStore::open(url, Duration::from_secs(60))
-        .await
-        .expect("the store opens")
+async fn open(url: &str) -> CachedStore {
+    let store = CachedStore::open(url, Duration::from_secs(60)).await;
+    store.expect("the store opens")
 }
 
 /// A store on a fresh database, holding one session of 1 visit that was read once, so
 /// that it is in memory.
-async fn store_with_a_session() -> (tempfile::TempDir, String, FastStore, Record) {
+async fn store_with_a_session() -> (tempfile::TempDir, String, CachedStore, Record) {
     let (dir, url) = database_url();
     let store = open(&url).await;
     let mut record = session(Id::default(), 1);
@@ -73,7 +76,7 @@ async fn in_table(url: &str, id: &Id) -> Option<Record> {
 }
 
 // The cache's rule, with the moments of a race taken one at a time: a read or a save of
-// the table notes the cache's change count first, and a logout (or a newer save) in
+// the table takes the cache's change count first, and a logout (or a newer save) in
 // between refuses the copy it brings back.
 
 #[tokio::test]
@@ -83,9 +86,9 @@ async fn a_read_that_began_before_a_logout_does_not_put_the_session_back_in_memo
 
     // A request misses the cache and reads the row; meanwhile another tab logs out (the
     // row is deleted, the cache told); then the read comes back with what it read.
-    let seen = cache.note().await;
+    let before = cache.change_count().await;
     cache.forget(&[record.id]).await;
-    let kept = cache.fill(seen, &record).await;
+    let kept = cache.fill(before, &record).await;
 
     assert!(!kept);
     assert_eq!(cache.get(&record.id).await, None);
@@ -96,11 +99,11 @@ async fn a_save_that_found_the_row_before_a_logout_does_not_put_the_session_back
     let cache = Cache::new(100);
     let record = session(Id::default(), 2);
 
-    // The writer's UPDATE finds the live row and commits; a logout deletes the row before
-    // the writer updates the cache; then the writer reports the session as updated.
-    let seen = cache.note().await;
+    // The save's UPDATE finds the live row and commits; a logout deletes the row before
+    // the save updates the cache; then the save reports the session as updated.
+    let before = cache.change_count().await;
     cache.forget(&[record.id]).await;
-    cache.saved(seen, &[&record], &[]).await;
+    cache.saved(before, &[&record], &[]).await;
 
     assert_eq!(cache.get(&record.id).await, None);
 }
@@ -112,78 +115,31 @@ async fn a_read_that_began_before_a_save_does_not_replace_the_saved_state_in_mem
 
     // A request reads the session with 1 visit; meanwhile another tab's save of 2 visits
     // commits and reaches the cache; then the read comes back with 1.
-    let read_seen = cache.note().await;
-    let save_seen = cache.note().await;
-    cache.saved(save_seen, &[&session(id, 2)], &[]).await;
-    cache.fill(read_seen, &session(id, 1)).await;
+    let read_began = cache.change_count().await;
+    let save_began = cache.change_count().await;
+    cache.saved(save_began, &[&session(id, 2)], &[]).await;
+    let kept = cache.fill(read_began, &session(id, 1)).await;
+
+    assert!(!kept);
 
     assert_eq!(views(cache.get(&id).await), Some(2));
 }
 
-// The store: the cache and the batched writer together, through the `SessionStore`
-// methods tower-sessions calls.
-
-// On this single-threaded runtime the writer runs only once the test waits, so the
-// writes started together by one `join!` all reach it in one batch.
-#[tokio::test]
-async fn a_batch_of_saves_never_brings_back_a_deleted_session() {
-    let (_dir, url) = database_url();
-    let store = open(&url).await;
-    let (mut live, mut logged_out) = (session(Id::default(), 1), session(Id::default(), 1));
-    store.create(&mut live).await.expect("stored");
-    store.create(&mut logged_out).await.expect("stored");
-    // Both are read (so both are in memory), then one of them logs out.
-    store.load(&live.id).await.expect("loads");
-    store.load(&logged_out.id).await.expect("loads");
-    store.delete(&logged_out.id).await.expect("deleted");
-
-    live.data.insert("views".to_string(), 2.into());
-    logged_out.data.insert("views".to_string(), 2.into());
-    let (saved_live, saved_logged_out) = tokio::join!(store.save(&live), store.save(&logged_out));
-    saved_live.expect("saved");
-    saved_logged_out.expect("not an error: the session ended");
-
-    assert_eq!(views(store.load(&live.id).await.expect("loads")), Some(2));
-    assert_eq!(store.load(&logged_out.id).await.expect("loads"), None);
-    assert_eq!(in_table(&url, &logged_out.id).await, None);
-    assert_eq!(sql(&url, ROWS).await, 1);
-}
+// The store, through the `SessionStore` methods tower-sessions calls.
 
 #[tokio::test]
-async fn new_sessions_that_draw_the_same_id_each_get_a_row_of_their_own() {
-    let (_dir, url) = database_url();
-    let store = open(&url).await;
-
-    // One at a time: the id is taken by the time the second session is stored.
-    let (mut first, mut second) = (session(Id(7), 1), session(Id(7), 2));
-    store.create(&mut first).await.expect("stored");
-    store.create(&mut second).await.expect("stored");
-    // At the same moment: both reach the database in one statement.
-    let (mut third, mut fourth) = (session(Id(8), 3), session(Id(8), 4));
-    let (stored_third, stored_fourth) =
-        tokio::join!(store.create(&mut third), store.create(&mut fourth));
-    stored_third.expect("stored");
-    stored_fourth.expect("stored");
-
-    let ids: std::collections::HashSet<Id> = [first.id, second.id, third.id, fourth.id].into();
-    assert_eq!(ids.len(), 4, "every session has an id of its own");
-    for (record, count) in [(&first, 1), (&second, 2), (&third, 3), (&fourth, 4)] {
-        assert_eq!(views(in_table(&url, &record.id).await), Some(count));
-    }
-}
-
-#[tokio::test]
-async fn of_simultaneous_saves_of_one_session_the_last_is_kept() {
+async fn a_save_that_comes_after_a_logout_brings_back_nothing() {
     let (_dir, url, store, record) = store_with_a_session().await;
 
-    let [two, three, four] = [2, 3, 4].map(|views| session(record.id, views));
-    let saved = tokio::join!(store.save(&two), store.save(&three), store.save(&four));
-    for result in [saved.0, saved.1, saved.2] {
-        result.expect("saved");
-    }
+    // A slow request of another tab saves the session once the logout has answered.
+    store.delete(&record.id).await.expect("logged out");
+    store
+        .save(&session(record.id, 2))
+        .await
+        .expect("not an error: the session ended");
 
-    assert_eq!(views(store.load(&record.id).await.expect("loads")), Some(4));
-    assert_eq!(views(in_table(&url, &record.id).await), Some(4));
+    assert_eq!(store.load(&record.id).await.expect("loads"), None);
+    assert_eq!(sql(&url, ROWS).await, 0);
 }
 
 #[tokio::test]
@@ -242,88 +198,96 @@ async fn a_logout_racing_other_tabs_never_brings_the_session_back() {
     assert_eq!(sql(&url, ROWS).await, 0);
 }
 
-/// 4 608 sessions of 64 KiB written by 16 visitors at once: 288 MiB through SQLite's
-/// write-ahead log, which would all stay in the `-wal` file if nothing started the log
-/// over. The writer never checkpoints by itself; the checkpointer copies the log as it
-/// grows and has it start over past 16 MiB. The file then holds the 16 MiB plus what the
-/// writer adds while the last copy runs: 34 to 62 MiB in runs of this test (under 22 MB
-/// with `bench/run`'s small sessions on a release build). No write is lost doing it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn under_a_stream_of_writes_the_write_ahead_log_stays_bounded() {
-    let (dir, url) = database_url();
-    let store = open(&url).await;
-    let wal = dir.path().join("sessions.db-wal");
-    let page = "x".repeat(64 * 1024);
+// One server per file, here two stores in one process: the lock is the same.
 
-    let visitors: Vec<_> = (0..16)
-        .map(|_| {
-            let (store, wal, page) = (store.clone(), wal.clone(), page.clone());
-            tokio::spawn(async move {
-                let mut largest = 0;
-                for _ in 0..288 {
-                    let mut record = session(Id::default(), 1);
-                    record.data.insert("page".into(), page.as_str().into());
-                    store.create(&mut record).await.expect("stored");
-                    let size = std::fs::metadata(&wal).map_or(0, |file| file.len());
-                    largest = largest.max(size);
-                }
-                largest
-            })
-        })
-        .collect();
-    let mut largest = 0;
-    for visitor in visitors {
-        largest = largest.max(visitor.await.expect("no panic"));
+#[cfg(unix)]
+#[tokio::test]
+async fn a_second_store_on_the_same_file_is_refused_whatever_path_leads_to_it() {
+    let (dir, url, store, _) = store_with_a_session().await;
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(dir.path().join("sessions.db"), &link).expect("a link");
+    let by_link = format!("sqlite://{}", link.display());
+    let folder = dir.path().file_name().expect("a name").to_string_lossy();
+    let roundabout = format!("sqlite://{}/../{folder}/sessions.db", dir.path().display());
+
+    let mut refused = Vec::new();
+    for url in [&url, &by_link, &roundabout] {
+        let second = CachedStore::open(url, Duration::from_secs(60)).await;
+        refused.push(second.err().unwrap_or_default());
     }
+    drop(store);
+    let reopened = CachedStore::open(&by_link, Duration::from_secs(60)).await;
 
-    const MIB: u64 = 1024 * 1024;
-    assert!(largest > MIB, "the log was never written: {largest} bytes");
-    assert!(
-        largest < 128 * MIB,
-        "the log grew to {} MiB for 288 MiB of sessions",
-        largest / MIB
-    );
-    assert_eq!(sql(&url, ROWS).await, 16 * 288);
+    for message in refused {
+        assert!(
+            message.starts_with("another server is using"),
+            "{message:?}"
+        );
+    }
+    assert!(reopened.is_ok(), "the lock ends with the last clone");
 }
 
 // The app: step 5's, on this store, as a visitor sees it.
 
-/// Step 5's app on a fast store whose sessions end after `idle` without a request, with
+/// Step 5's app on a cached store whose sessions end after `idle` without a request, with
 /// the demo login admin / 1234.
-async fn app(url: &str, idle: Duration) -> App {
+async fn app(url: &str, idle: Duration) -> Router {
     let mut settings = Settings::new(Key::try_generate().expect("randomness for a key"));
     settings.timeouts = Timeouts {
         idle,
         absolute: Duration::from_secs(3600),
     };
-    let store = FastStore::open(url, touch_interval(idle)).await;
-    App::new(
-        step5_hardened::app(store.expect("opens"), settings),
-        COOKIE_NAME,
-    )
+    let store = CachedStore::open(url, touch_interval(idle)).await;
+    step5_hardened::app(store.expect("opens"), settings)
+}
+
+/// One request: its status, the session cookie it sets (`name=value`) and its page.
+async fn send(app: &Router, method: &str, path: &str, cookie: &str) -> (u16, String, String) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(if path == "/login" {
+            "username=admin&password=1234"
+        } else {
+            ""
+        }))
+        .expect("a valid request");
+    let response = app.clone().oneshot(request).await.expect("an answer");
+    let set_cookie = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok()?.split(';').next())
+        .find(|cookie| cookie.starts_with(COOKIE_NAME))
+        .unwrap_or_default()
+        .to_string();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.expect("a body");
+    let page = String::from_utf8_lossy(&body.to_bytes()).into_owned();
+    (status, set_cookie, page)
 }
 
 #[tokio::test]
 async fn the_dashboard_is_answered_from_memory_and_a_visit_that_cannot_be_saved_is_a_500_page() {
     let (_dir, url) = database_url();
-    let mut browser = Browser::new(&app(&url, Duration::from_secs(1800)).await);
-    browser.post_form("/login", GOOD_FORM).await;
-    browser.get("/dashboard").await;
+    let app = app(&url, Duration::from_secs(1800)).await;
+    let (_, cookie, _) = send(&app, "POST", "/login", "").await;
+    send(&app, "GET", "/dashboard", &cookie).await;
 
     // Reading the dashboard again needs no database: the session is in memory, and the
     // expiry moved too little to be written. Counting a visit is a write, and a write
     // must reach the database.
     sql(&url, BREAK).await;
-    let dashboard = browser.get("/dashboard").await;
-    let refused = browser.get("/").await;
+    let (dashboard, _, page) = send(&app, "GET", "/dashboard", &cookie).await;
+    let (visit, _, refused) = send(&app, "GET", "/", &cookie).await;
     sql(&url, REPAIR).await;
-    let counted = browser.get("/").await.body;
+    let (_, _, counted) = send(&app, "GET", "/", &cookie).await;
 
-    assert_eq!(dashboard.status, 200, "{}", dashboard.body);
-    let page = &dashboard.body;
+    assert_eq!(dashboard, 200, "{page}");
     assert!(page.contains("Welcome user 1 to the dashboard"), "{page}");
-    assert_eq!(refused.status, 500, "{}", refused.body);
-    let refused = &refused.body;
+    assert_eq!(visit, 500, "{refused}");
     assert!(refused.contains("could not save your session"), "{refused}");
     assert!(
         counted.contains("Welcome! First visit."),
@@ -367,8 +331,8 @@ async fn a_save_that_moves_only_the_expiry_within_the_interval_writes_nothing() 
 async fn reading_pages_keeps_a_session_alive_with_few_writes_and_idling_ends_it() {
     // An idle timeout of 4 s, so a touch interval of 2 s.
     let (_dir, url) = database_url();
-    let mut browser = Browser::new(&app(&url, Duration::from_secs(4)).await);
-    browser.post_form("/login", GOOD_FORM).await;
+    let app = app(&url, Duration::from_secs(4)).await;
+    let (_, cookie, _) = send(&app, "POST", "/login", "").await;
     // The row's expiry in milliseconds (sqlx stores it as RFC 3339 text).
     let expiry = "SELECT CAST(julianday(substr(expiry_date, 1, 23)) * 86400000 AS INTEGER) \
                   FROM tower_sessions";
@@ -378,14 +342,14 @@ async fn reading_pages_keeps_a_session_alive_with_few_writes_and_idling_ends_it(
     let mut expiries = vec![sql(&url, expiry).await];
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let page = browser.get("/dashboard").await;
-        assert_eq!(page.status, 200, "logged out while reading: {}", page.body);
+        let (status, _, page) = send(&app, "GET", "/dashboard", &cookie).await;
+        assert_eq!(status, 200, "logged out while reading: {page}");
         expiries.push(sql(&url, expiry).await);
     }
     expiries.dedup();
     // Then nothing for longer than the idle timeout.
     tokio::time::sleep(Duration::from_millis(4200)).await;
-    let idle = browser.get("/dashboard").await.status;
+    let (idle, _, _) = send(&app, "GET", "/dashboard", &cookie).await;
 
     assert!(expiries.len() > 1, "the expiry never moved");
     assert!(expiries.len() < 7, "written {} times in 11", expiries.len());

@@ -19,21 +19,21 @@
 //! in that moment: the read gets the row, the logout deletes the row and empties the
 //! cache, and then the read puts the row it got into the cache, where the logged-out
 //! session would live until it expires. A save has the same window between its commit and
-//! its cache update. The cure is a counter of changes, bumped by every delete and every
-//! batch of saves: a read or a save notes the counter *before* it goes to the table
-//! ([`Cache::note`]), and may put what it got into the cache only if the counter has not
-//! moved since. The check and the insert happen under the lock that a delete takes for
-//! its bump and its removal, so no delete can slip in between them. A refused fill costs
-//! nothing but a later read of the table.
+//! its cache update. The cure is a count of changes, bumped by every delete and every
+//! save (or batch of saves): a read or a save takes the count *before* it goes to the
+//! table ([`Cache::change_count`]), and may put what it got into the cache only if the
+//! count has not moved since. The check and the insert happen under the lock that a
+//! delete takes for its bump and its removal, so no delete can slip in between them. A
+//! refused fill costs nothing but a later read of the table.
 //!
-//! The counter is one for the whole cache, not one per session: a delete of any session
+//! The count is one for the whole cache, not one per session: a delete of any session
 //! refuses the fills in flight for all of them. That is rarely more than a few reads, and
 //! it keeps the rule easy to check.
 //!
 //! The cache is right only because one process owns the database file: every delete and
 //! every save goes through this process, so the cache hears of each. Several servers on
 //! one database could not share it: a logout on one server would leave the session alive
-//! in the others' memory. So [`crate::FastStore::open`] refuses a database that another
+//! in the others' memory. So [`crate::CachedStore::open`] refuses a database that another
 //! server has open.
 
 use std::sync::{Arc, RwLock};
@@ -43,7 +43,7 @@ use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions_moka_store::MokaStore;
 
-/// Sessions held in memory, with the change counter that decides when a copy read from
+/// Sessions held in memory, with the change count that decides when a copy read from
 /// the table may be kept. Clones share one cache.
 #[derive(Clone, Debug)]
 pub struct Cache {
@@ -52,16 +52,16 @@ pub struct Cache {
     /// lock only so that [`forget_all`](Self::forget_all) can swap in an empty one.
     sessions: Arc<RwLock<MokaStore>>,
     capacity: u64,
-    /// How many changes (deletes, batches of saves) the cache has been told of. Changed
-    /// only while locked, and every insert of a copy read before is decided under the
-    /// same lock.
+    /// How many changes (deletes, saves or batches of saves) the cache has been told of.
+    /// Changed only while locked, and every insert of a copy read before is decided under
+    /// the same lock.
     changes: Arc<Mutex<u64>>,
 }
 
-/// The cache's change counter as it was when a read or write of the table began.
+/// How many changes the cache had been told of when a read or write of the table began.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[must_use = "a copy read from the table may only be cached with the count noted before reading"]
-pub struct Seen(u64);
+#[must_use = "a copy read from the table may only be cached with the count taken before reading"]
+pub struct ChangeCount(u64);
 
 impl Cache {
     /// An empty cache that holds at most `capacity` sessions.
@@ -88,36 +88,36 @@ impl Cache {
         self.sessions().load(id).await.ok().flatten()
     }
 
-    /// Notes the change counter. Call it *before* reading or writing the table, and hand
-    /// the result to [`fill`](Self::fill) or [`saved`](Self::saved) afterwards.
-    pub async fn note(&self) -> Seen {
-        Seen(*self.changes.lock().await)
+    /// The change count now. Take it *before* reading or writing the table, and hand it
+    /// to [`fill`](Self::fill) or [`saved`](Self::saved) afterwards.
+    pub async fn change_count(&self) -> ChangeCount {
+        ChangeCount(*self.changes.lock().await)
     }
 
-    /// Keeps `record`, read from the table after `seen` was noted, unless something
+    /// Keeps `record`, read from the table after `before` was taken, unless something
     /// changed meanwhile: then the copy may be older than the table (a save) or of a
     /// session that is gone (a logout), and it is dropped. Returns whether it was kept.
-    pub async fn fill(&self, seen: Seen, record: &Record) -> bool {
+    pub async fn fill(&self, before: ChangeCount, record: &Record) -> bool {
         let changes = self.changes.lock().await;
-        let unchanged = *changes == seen.0;
+        let unchanged = *changes == before.0;
         if unchanged {
             let _ = self.sessions().save(record).await;
         }
         unchanged
     }
 
-    /// After a batch of saves, noted at `seen` and committed: `updated` found their live
-    /// row and the table now holds these states; the sessions in `gone` found none
-    /// (logged out or expired meanwhile). Called before anyone is told that the save
+    /// After saves (one, or a batch) begun at `before` and committed: `updated` found
+    /// their live row and the table now holds these states; the sessions in `gone` found
+    /// none (logged out or expired meanwhile). Called before anyone is told that the save
     /// worked, so their next request finds the new state in memory.
     ///
-    /// If a delete came between the note and now, it may have come after an `UPDATE` that
+    /// If a delete came between `before` and now, it may have come after an `UPDATE` that
     /// found its row: the updated sessions are then dropped instead of kept. Either way
-    /// the counter moves, so a read that began before these saves cannot put an older
-    /// copy back.
-    pub async fn saved(&self, seen: Seen, updated: &[&Record], gone: &[Id]) {
+    /// the count moves, so a read that began before these saves cannot put an older copy
+    /// back.
+    pub async fn saved(&self, before: ChangeCount, updated: &[&Record], gone: &[Id]) {
         let mut changes = self.changes.lock().await;
-        let unchanged = *changes == seen.0;
+        let unchanged = *changes == before.0;
         let sessions = self.sessions();
         for record in updated {
             if unchanged {
@@ -133,7 +133,7 @@ impl Cache {
     }
 
     /// Drops the sessions `ids` (a delete, or a write whose outcome is unknown) and
-    /// refuses every fill and save noted before. Call it *after* the table's delete, so
+    /// refuses every fill and save begun before. Call it *after* the table's delete, so
     /// that a read starting after this call cannot find the row any more.
     pub async fn forget(&self, ids: &[Id]) {
         let mut changes = self.changes.lock().await;
@@ -144,8 +144,8 @@ impl Cache {
         *changes += 1;
     }
 
-    /// Drops every session, for when the writer stopped in the middle of a batch: which of
-    /// its writes reached the table is not known, so no copy in memory can be trusted.
+    /// Drops every session, for when a writer stopped in the middle of its writes: which
+    /// of them reached the table is not known, so no copy in memory can be trusted.
     pub async fn forget_all(&self) {
         let mut changes = self.changes.lock().await;
         let empty = MokaStore::new(Some(self.capacity));
