@@ -407,6 +407,8 @@ impl Process {
             step.binary(),
             &[
                 ("DATABASE_URL", url),
+                // Step 5 keeps its sessions across a restart only with a key of its own.
+                ("SESSION_SECRET", test_kit::TEST_SECRET),
                 ("RUST_LOG", "warn,step4_persistent=info,step5_hardened=info"),
                 ("NO_COLOR", "1"),
             ],

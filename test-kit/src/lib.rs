@@ -36,3 +36,9 @@ pub use store::{Hold, Operation, TestStore};
 
 /// The demo user's login as a form, the one steps 2 to 5 and the add-ons all accept.
 pub const GOOD_FORM: &str = "username=admin&password=1234";
+
+/// The `SESSION_SECRET` the test servers get when they must keep their sessions across a
+/// restart (without one, step 5 signs with a random key, new at every start): 64 bytes in
+/// base64, as `cargo xtask secret` prints them, made once for the tests.
+pub const TEST_SECRET: &str =
+    "x/lbrfz/35qk862GRk+PivPUGfWpagnx+Mrty7Qkf6QZ93U59fUUw9CuT4o3mZchJYlR09KxtG+GNtHqV/lrcQ==";

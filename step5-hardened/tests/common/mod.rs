@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use step5_hardened::Settings;
 use step5_hardened::store::Store;
-pub use test_kit::{App, Browser, Operation, Page, Server, TestStore, cookie_from};
+pub use test_kit::{App, Browser, Operation, Page, Server, TEST_SECRET, TestStore, cookie_from};
 use tower_sessions::cookie::Key;
 use tower_sessions::{MemoryStore, SessionStore};
 
@@ -16,12 +16,6 @@ pub const COOKIE: &str = step5_hardened::COOKIE_NAME;
 
 /// This step's binary, which `cargo test` builds for the tests that start it.
 pub const BINARY: &str = env!("CARGO_BIN_EXE_step5-hardened");
-
-/// The `SESSION_SECRET` the test servers get when they must keep their sessions across a
-/// restart: 64 bytes in base64, as `cargo xtask secret` prints them (made once for the
-/// tests; no real server uses it).
-pub const TEST_SECRET: &str =
-    "x/lbrfz/35qk862GRk+PivPUGfWpagnx+Mrty7Qkf6QZ93U59fUUw9CuT4o3mZchJYlR09KxtG+GNtHqV/lrcQ==";
 
 /// The default settings with a fresh random cookie key.
 pub fn settings() -> Settings {
