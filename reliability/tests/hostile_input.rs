@@ -3,6 +3,7 @@
 //! server may refuse (4xx) or close the connection, but never answers 5xx, never panics
 //! and keeps serving everybody else.
 
+use std::io::Read;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use axum::http::{HeaderName, HeaderValue, Method, Request};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use reliability::{Client, Process, Step, raw_exchange, raw_status, serve, sqlite_url};
+use test_kit::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
@@ -511,4 +513,55 @@ async fn a_trickled_body_is_cut_off_by_a_deadline_but_not_by_a_between_frames_ti
         response, "(no answer in time)",
         "a body that keeps coming is never cut off by a between-frames timeout"
     );
+}
+
+// ---- step 5's server: what the header timeout and the shutdown grace promise ----------
+
+/// The header timeout counts from the start of the request, not from the last line: a
+/// client that sends one header line a second, each well inside any per-read timeout,
+/// is still closed once `HEADER_TIMEOUT` has passed.
+#[test]
+fn headers_sent_a_line_at_a_time_are_cut_off_at_the_header_timeout() {
+    let server = Server::start(Step::Five.binary(), &[]);
+    let many_lines = "X-Slow: a\r\n".repeat(10);
+    let every = Duration::from_secs(1);
+    let mut stream = server.trickle("GET / HTTP/1.1\r\n", &many_lines, every);
+    let started = Instant::now();
+    let limit = step5_hardened::server::HEADER_TIMEOUT;
+    stream
+        .set_read_timeout(Some(limit + Duration::from_secs(5)))
+        .expect("a read timeout");
+
+    // Reading ends when the server closes the connection (or when the test gives up).
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+
+    assert!(
+        started.elapsed() < limit + Duration::from_secs(5),
+        "the connection stayed open {:?}",
+        started.elapsed()
+    );
+}
+
+/// SIGTERM ends the server within its grace even while a client is still sending a body:
+/// a deploy never hangs on a slow or hostile client.
+#[cfg(unix)]
+#[test]
+fn a_shutdown_ends_within_its_grace_whatever_a_client_does() {
+    let mut server = Server::start(Step::Five.binary(), &[]);
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nu",
+        server.addr
+    );
+    let _client = server.trickle(&head, "sername=admin&password=1234", Duration::from_secs(1));
+    std::thread::sleep(Duration::from_secs(1));
+    let grace = step5_hardened::server::SHUTDOWN_GRACE;
+
+    server.send_sigterm();
+    let started = Instant::now();
+    let status = server.wait_at_most(grace + Duration::from_secs(3));
+
+    let status =
+        status.unwrap_or_else(|| panic!("still running {:?} after SIGTERM", started.elapsed()));
+    assert!(status.success(), "{status:?}");
 }

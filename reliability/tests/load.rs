@@ -3,15 +3,24 @@
 //! must go up by exactly one per request, which it would not if any session ever
 //! reached another client. Zero errors allowed.
 //!
+//! A flood of new visitors must also leave no lasting cost on disk, and a burst of logins
+//! no lasting cost in memory.
+//!
 //! `RELIABILITY_CLIENTS` (default 200) and `RELIABILITY_LOAD_SECS` (default 3 s, 10 s with
 //! `RELIABILITY_LONG=1`) size the run.
 
 use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reliability::{Client, Step, cheap_password_hash, heavy_test, load_clients, load_duration};
+use sqlx::Connection;
+use test_kit::Server;
 use tokio::sync::{Barrier, Mutex};
+use tower_sessions::SessionStore;
+use tower_sessions::session::{Id, Record};
 
 /// What one run saw, over all clients.
 #[derive(Default)]
@@ -164,4 +173,102 @@ async fn two_hundred_clients_each_count_only_their_own_visits_in_step_5() {
     // would take seconds before the load even starts. Long mode uses the real demo hash.
     let hash = (!reliability::long_mode()).then(cheap_password_hash);
     load(Step::Five, hash).await;
+}
+
+/// Step 5: a flood of new visitors (each one's counter is a row) must leave no lasting cost on
+/// disk: SQLite keeps its write-ahead log at the largest size a burst made it, unless told
+/// to cut it back. A reader holding a snapshot stops the log from starting over, so the
+/// burst below grows it past 64 MiB; once the reader is gone, the next write starts it over,
+/// cut back to the limit.
+#[tokio::test]
+async fn a_burst_of_writes_leaves_the_write_ahead_log_cut_back_to_64_mib() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let url = reliability::sqlite_url(&dir.path().join("sessions.db"));
+    let store = step5_hardened::store::open(&url).await.expect("opens");
+    let mut reader = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("a second connection");
+    sqlx::query("BEGIN")
+        .execute(&mut reader)
+        .await
+        .expect("begins");
+    sqlx::query("SELECT count(*) FROM tower_sessions")
+        .execute(&mut reader)
+        .await
+        .expect("reads");
+    let visit = |n: usize| {
+        let mut data = std::collections::HashMap::new();
+        data.insert(
+            "views".to_string(),
+            serde_json::json!("x".repeat(64 * 1024 + n)),
+        );
+        Record {
+            id: Id::default(),
+            data,
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        }
+    };
+    for n in 0..1_200 {
+        store.create(&mut visit(n)).await.expect("stored");
+    }
+    let wal = dir.path().join("sessions.db-wal");
+    let grown = std::fs::metadata(&wal).expect("a log").len();
+    sqlx::query("COMMIT")
+        .execute(&mut reader)
+        .await
+        .expect("ends the read");
+
+    // One write checkpoints the log (SQLite does it by itself past 1000 pages), the next
+    // starts it over.
+    for n in 0..2 {
+        store.create(&mut visit(n)).await.expect("stored");
+    }
+
+    let after = std::fs::metadata(&wal).expect("a log").len();
+    assert!(grown > 64 << 20, "the burst grew the log to {grown} bytes");
+    assert!(after <= 64 << 20, "the log stayed at {after} bytes");
+}
+
+/// Step 5: many simultaneous wrong passwords cost the argon2 work areas set aside at
+/// start-up and little more (`PasswordCheck` in `src/password.rs`). Memory is read from `/proc`, so this runs on Linux only; the bound it checks comes from
+/// how the password check is built, the same on every system.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_burst_of_logins_takes_no_more_memory_than_the_work_areas_set_aside() {
+    let server = Server::start(Step::Five.binary(), &[]);
+    server.request("GET / HTTP/1.1");
+    let (before, _) = server.memory_kib();
+
+    let guesses: Vec<_> = (0..40)
+        .map(|n| {
+            let addr = server.addr.clone();
+            std::thread::spawn(move || {
+                let body = format!("username=admin&password=guess{n}");
+                let mut stream = TcpStream::connect(&addr).expect("connects");
+                let request = format!(
+                    "POST /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(request.as_bytes()).expect("sent");
+                let mut answer = String::new();
+                stream.read_to_string(&mut answer).expect("answered");
+                answer
+            })
+        })
+        .collect();
+    for guess in guesses {
+        let answer = guess.join().expect("the client thread ends");
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    }
+    let (after, peak) = server.memory_kib();
+
+    // The work areas (19 MiB each, one per core up to four) are set aside, and so
+    // already counted, before the burst. What the burst adds is the requests' own
+    // memory: a few MiB. Each check allocating its own 19 MiB left 400 MiB and more
+    // behind.
+    let grown = peak.max(after).saturating_sub(before);
+    assert!(
+        grown < 32 * 1024,
+        "40 logins added {grown} KiB (from {before} KiB)"
+    );
 }
