@@ -51,16 +51,23 @@ const RECONNECT_EVERY_MS: u32 = 500;
 /// it says where Redis was looked for (never the password) and, if nothing answered there,
 /// what to start.
 pub async fn open(redis_url: &str) -> Result<Store, String> {
+    // fred is built without TLS: given `rediss://`, it would warn and connect in clear.
+    if redis_url.starts_with("rediss:") {
+        return Err(
+            "REDIS_URL asks for TLS (rediss://), which this build does not have: \
+                    use redis:// on a private network"
+                .to_string(),
+        );
+    }
     let config = Config::from_url(redis_url)
         .map_err(|err| format!("REDIS_URL must be a URL such as {DEFAULT_REDIS_URL}: {err}"))?;
     // Host and port only: the password, if the URL has one, stays out of the message.
-    let at = config
-        .server
-        .hosts()
+    let hosts = config.server.hosts();
+    let at = hosts
         .iter()
         .map(ToString::to_string)
-        .collect::<Vec<_>>();
-    let at = at.join(", ");
+        .collect::<Vec<_>>()
+        .join(", ");
     let pool = Builder::from_config(config)
         .with_performance_config(|performance| {
             performance.default_command_timeout = COMMAND_TIMEOUT;
@@ -84,12 +91,14 @@ pub async fn open(redis_url: &str) -> Result<Store, String> {
 }
 
 /// Why a connection failed, in words. fred keeps an I/O error as its `Debug` text, `Os {
-/// code: 111, kind: ConnectionRefused, message: "Connection refused" }`: its message is
-/// the part a user can read.
+/// code: 111, kind: ConnectionRefused, message: "Connection refused" }` or `Custom { kind:
+/// Uncategorized, error: "failed to lookup address information: ..." }`: the quoted part
+/// is what a user can read.
 fn reason(err: &Error) -> &str {
     let details = err.details();
-    let message = details.split_once("message: \"").map(|(_, rest)| rest);
-    message
-        .and_then(|rest| rest.split_once('"'))
-        .map_or(details, |(message, _)| message)
+    let quoted = ["message: \"", "error: \""]
+        .iter()
+        .find_map(|start| details.split_once(start))
+        .and_then(|(_, rest)| rest.split_once('"'));
+    quoted.map_or(details, |(reason, _)| reason)
 }
