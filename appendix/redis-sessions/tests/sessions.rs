@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{App, Browser, Redis, dashboard, instance, logged_in, settings};
+use common::{App, Browser, Redis, dashboard, instance, logged_in, settings, store};
 use step5_hardened::Timeouts;
 use test_kit::{Operation, TestStore};
 
@@ -17,12 +17,7 @@ async fn a_slow_request_that_began_before_a_logout_on_another_instance_cannot_br
     let redis = Redis::start(&[]);
     let settings = settings();
     // Instance A's store is seen through a test store, to hold one of its saves back.
-    let url = redis.url();
-    let store = TestStore::new(
-        appendix_redis_sessions::open(&url)
-            .await
-            .expect("Redis answers"),
-    );
+    let store = TestStore::new(store(&redis).await);
     let a = App::new(
         step5_hardened::app(store.clone(), settings.clone()),
         step5_hardened::COOKIE_NAME,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{App, Browser, GOOD_FORM, Redis, instance, settings};
+use common::{App, Browser, GOOD_FORM, Redis, instance, settings, store};
 use test_kit::{Operation, TestStore};
 
 #[tokio::test]
@@ -60,12 +60,7 @@ async fn the_key_expires_with_the_session() {
 #[tokio::test]
 async fn a_save_that_ends_after_a_logout_writes_nothing_back() {
     let redis = Redis::start(&[]);
-    let url = redis.url();
-    let store = TestStore::new(
-        appendix_redis_sessions::open(&url)
-            .await
-            .expect("Redis answers"),
-    );
+    let store = TestStore::new(store(&redis).await);
     let app = App::new(
         step5_hardened::app(store.clone(), settings()),
         step5_hardened::COOKIE_NAME,

@@ -126,11 +126,15 @@ pub fn settings() -> Settings {
     Settings::new(Key::generate())
 }
 
+/// The add-on's store on `redis`, on connections of its own, as `main` opens it.
+pub async fn store(redis: &Redis) -> appendix_redis_sessions::Store {
+    let opened = appendix_redis_sessions::open(&redis.url()).await;
+    opened.expect("Redis answers")
+}
+
 /// An instance of the app in the test's process, on its own connections to `redis`.
 pub async fn instance(redis: &Redis, settings: Settings) -> App {
-    let store = appendix_redis_sessions::open(&redis.url())
-        .await
-        .expect("Redis answers");
+    let store = store(redis).await;
     App::new(
         step5_hardened::app(store, settings),
         step5_hardened::COOKIE_NAME,
