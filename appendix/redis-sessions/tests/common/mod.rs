@@ -55,7 +55,7 @@ impl Redis {
         self.server = Some(server);
         let started = Instant::now();
         // `PONG` once it listens and has read its files back (before, it answers LOADING).
-        while self.try_cli(&["PING"]).as_deref() != Some("PONG") {
+        while self.cli(&["PING"]) != "PONG" {
             assert!(
                 started.elapsed() < Duration::from_secs(30),
                 "Redis did not answer within 30 s on port {}",
@@ -86,9 +86,16 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// What `redis-cli` prints for `args`, as a student would type it.
+    /// What `redis-cli` prints for `args`, as a student would type it: nothing while the
+    /// server does not answer (redis-cli says why on its error output).
     pub fn cli(&self, args: &[&str]) -> String {
-        self.try_cli(args).expect(NOT_INSTALLED)
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .expect(NOT_INSTALLED);
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
     }
 
     /// The keys Redis holds now: one per session.
@@ -96,16 +103,6 @@ impl Redis {
         // Printed one a line, as redis-cli does when its output is not a terminal.
         let keys = self.cli(&["KEYS", "*"]);
         keys.lines().map(ToString::to_string).collect()
-    }
-
-    fn try_cli(&self, args: &[&str]) -> Option<String> {
-        let output = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        Some(String::from_utf8_lossy(&output.stdout).trim().to_string())
     }
 }
 
