@@ -262,54 +262,76 @@ impl Driver {
     /// Opens a new browser with a fresh profile: a new, empty cookie jar, like a different
     /// person on a different computer.
     pub async fn new_browser(&self) -> Browser {
-        let (process, port) = self.spawn().await;
-        let mut running = Running {
-            process,
-            port,
-            session: None,
-        };
         let n = self.next_profile.fetch_add(1, Ordering::SeqCst);
         let profile = self.profiles.path().join(format!("profile-{n}"));
-        let mut builder = ClientBuilder::new(HttpConnector::new());
-        builder.capabilities(self.engine.capabilities(&self.browser, &profile));
-        let webdriver = format!("http://127.0.0.1:{port}");
-        let connected = tokio::time::timeout(TIMEOUT, builder.connect(&webdriver)).await;
-        let client = match connected {
-            Ok(Ok(client)) => client,
-            failed => {
-                // A browser that did not start may still be starting: stop it with its
-                // driver, which `Drop` does not know about yet.
-                running.stop(self.engine);
-                match failed {
-                    Ok(Err(err)) => panic!("the driver cannot start {}: {err}", self.engine.name()),
-                    _ => panic!("waited {TIMEOUT:?} for {} to start", self.engine.name()),
+        // Now and then, under parallel tests, a WebKitGTK MiniBrowser never answers its
+        // driver; a second start, with a new driver, works. Each attempt's driver writes
+        // its log next to the profile, and the last one ends the failure message.
+        for attempt in 1..=2 {
+            let log = self
+                .profiles
+                .path()
+                .join(format!("driver-{n}-{attempt}.log"));
+            let (process, port) = self.spawn(&log).await;
+            let mut running = Running {
+                process,
+                port,
+                session: None,
+            };
+            let mut builder = ClientBuilder::new(HttpConnector::new());
+            builder.capabilities(self.engine.capabilities(&self.browser, &profile));
+            let webdriver = format!("http://127.0.0.1:{port}");
+            let connected = tokio::time::timeout(TIMEOUT, builder.connect(&webdriver)).await;
+            let client = match connected {
+                Ok(Ok(client)) => client,
+                failed => {
+                    // A browser that did not start may still be starting: stop it with its
+                    // driver, which `Drop` does not know about yet.
+                    running.stop(self.engine);
+                    let name = self.engine.name();
+                    let tail = log_tail(&log);
+                    match failed {
+                        Ok(Err(err)) => {
+                            panic!("the driver cannot start {name}: {err}; its log ends:\n{tail}")
+                        }
+                        _ if attempt == 1 => continue,
+                        _ => panic!(
+                            "waited {TIMEOUT:?} for {name} to start, twice; the driver's log \
+                             ends:\n{tail}"
+                        ),
+                    }
                 }
-            }
-        };
-        running.session = client.session_id().await.ok().flatten();
-        self.running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(running);
-        let browser = Browser {
-            client,
-            engine: self.engine,
-        };
-        browser.fit_viewport().await;
-        browser
+            };
+            running.session = client.session_id().await.ok().flatten();
+            self.running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(running);
+            let browser = Browser {
+                client,
+                engine: self.engine,
+            };
+            browser.fit_viewport().await;
+            return browser;
+        }
+        unreachable!("the second attempt returns or panics")
     }
 
     /// Starts a driver process on a free port and waits until it says it is ready.
-    async fn spawn(&self) -> (Child, u16) {
+    /// Its output (and its browser's) goes to the file `log`.
+    async fn spawn(&self, log: &Path) -> (Child, u16) {
         // A port found free can be taken by a parallel test before the driver binds it;
         // the driver then exits at once, and another port is tried.
         for _ in 0..5 {
             let port = free_port();
+            let output = std::fs::File::create(log)
+                .unwrap_or_else(|err| panic!("cannot write {}: {err}", log.display()));
+            let errors = output.try_clone().expect("a second handle on the log");
             let mut process = Command::new(&self.program)
                 .arg(format!("--port={port}"))
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stdout(output)
+                .stderr(errors)
                 .spawn()
                 .unwrap_or_else(|err| panic!("cannot start {}: {err}", self.program.display()));
             if wait_until_ready(&mut process, port).await {
@@ -744,6 +766,13 @@ fn find_program(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|folder| folder.join(name))
         .find(|candidate| candidate.is_file())
+}
+
+/// The last lines of the driver's log at `path`, for a failure message.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 /// A loopback port nobody listens on right now.
