@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use e2e::{Browser, Chromedriver, TIMEOUT};
+use e2e::{Browser, Driver, TIMEOUT};
 use serde_json::Value;
 
 /// Builds the book once for the tests of this file and returns its folder.
@@ -60,7 +60,7 @@ async fn wait_until(browser: &Browser, script: &str, what: &str) {
 async fn lesson_3s_diff_page_shows_the_lesson_in_colour_side_by_side() {
     // Arrange
     let page = book().join("diffs").join("3.html");
-    let driver = Chromedriver::start().await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
 
     // Act
@@ -122,7 +122,7 @@ async fn lesson_3s_diff_page_shows_the_lesson_in_colour_side_by_side() {
 async fn lesson_3s_page_draws_its_diagram_and_links_to_its_diff() {
     // Arrange
     let page = book().join("step3-logout").join("README.html");
-    let driver = Chromedriver::start().await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
 
     // Act
@@ -271,7 +271,7 @@ async fn assert_code_is_readable(browser: &Browser, page: &Path, min_tables: u64
 async fn lesson_5s_diff_is_readable_on_a_projector_and_keeps_its_bar_in_view() {
     // Arrange
     let page = book().join("diffs").join("5.html");
-    let driver = Chromedriver::start().await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
 
     // Act and assert: at both projector sizes, "Fit the window" shows the unified tables
@@ -340,7 +340,7 @@ async fn lesson_5s_diff_is_readable_on_a_projector_and_keeps_its_bar_in_view() {
 #[tokio::test]
 async fn whole_code_pages_are_readable_on_a_projector() {
     // Arrange
-    let driver = Chromedriver::start().await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
 
     // Act and assert: step 1's code and an add-on's crate, shown whole, hold their lines in
@@ -357,7 +357,7 @@ async fn whole_code_pages_are_readable_on_a_projector() {
 #[tokio::test]
 async fn the_lesson_page_the_guide_and_the_schedule_read_on_a_projector() {
     // Arrange
-    let driver = Chromedriver::start().await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
     let pages = [
         book().join("step3-logout").join("README.html"),
@@ -463,7 +463,7 @@ async fn the_lesson_page_the_guide_and_the_schedule_read_on_a_projector() {
 async fn the_print_version_leaves_the_teachers_guide_out() {
     // Arrange
     let page = book().join("print.html");
-    let driver = Chromedriver::start().await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
 
     // Act

@@ -1,14 +1,14 @@
 //! Step 1 in a real browser: the visit counter lives in the session, so it counts per
 //! browser.
 
-use e2e::{Chromedriver, serve};
+use e2e::{Driver, serve};
 use tower_sessions::MemoryStore;
 
 #[tokio::test]
 async fn reloading_the_counter_raises_it() {
     // Arrange
     let server = serve(step1_basic::app(MemoryStore::default())).await;
-    let driver = Chromedriver::start().await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
     browser.goto(&server.url("/")).await;
     browser.wait_for_heading("Welcome! First visit.").await;
@@ -25,7 +25,7 @@ async fn reloading_the_counter_raises_it() {
 async fn a_second_browser_starts_at_the_first_visit() {
     // Arrange: one browser has visited twice.
     let server = serve(step1_basic::app(MemoryStore::default())).await;
-    let driver = Chromedriver::start().await;
+    let driver = Driver::start().await;
     let first = driver.new_browser().await;
     first.goto(&server.url("/")).await;
     first.goto(&server.url("/")).await;

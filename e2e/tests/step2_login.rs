@@ -1,13 +1,13 @@
 //! Step 2 in a real browser: the login form puts the user's id in the session, and the
 //! dashboard lets in only a session that has one.
 
-use e2e::{Browser, Chromedriver, Server, serve};
+use e2e::{Browser, Driver, Server, serve};
 use tower_sessions::MemoryStore;
 
-/// Step 2's app, a chromedriver and one browser on the login form.
-async fn on_the_login_form() -> (Server, Chromedriver, Browser) {
+/// Step 2's app, a driver and one browser on the login form.
+async fn on_the_login_form() -> (Server, Driver, Browser) {
     let server = serve(step2_login::app(MemoryStore::default())).await;
-    let driver = Chromedriver::start().await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
     browser.goto(&server.url("/login")).await;
     browser.wait_for_heading("Log in").await;
@@ -31,7 +31,7 @@ async fn logging_in_through_the_form_opens_the_dashboard() {
     browser
         .wait_for_heading("Welcome user 1 to the dashboard")
         .await;
-    assert_eq!(browser.status().await, 200);
+    browser.assert_status(200).await;
     browser.screenshot("step2-dashboard").await;
 }
 
@@ -48,6 +48,6 @@ async fn a_wrong_password_shows_invalid_credentials() {
     // Assert: still the form, now with the error, and no way into the dashboard.
     browser.wait_for_text("Invalid credentials").await;
     browser.wait_for_heading("Log in").await;
-    assert_eq!(browser.status().await, 401);
+    browser.assert_status(401).await;
     browser.screenshot("step2-login-error").await;
 }

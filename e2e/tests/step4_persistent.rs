@@ -1,7 +1,7 @@
 //! Step 4 in a real browser: sessions live in a SQLite file, so a browser stays logged in
 //! when the server restarts.
 
-use e2e::{Chromedriver, serve};
+use e2e::{Driver, serve};
 use step4_persistent::store;
 
 #[tokio::test]
@@ -15,7 +15,7 @@ async fn a_logged_in_browser_is_still_logged_in_after_a_server_restart() {
             .expect("the session database opens")
     };
     let server = serve(step4_persistent::app(open().await)).await;
-    let driver = Chromedriver::start().await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
     browser.goto(&server.url("/login")).await;
     browser.fill("Username", "admin").await;

@@ -4,10 +4,14 @@
 //! removes it, the back button does not bring a logged-out dashboard back, and a login
 //! survives a restart.
 //!
-//! The app is reached at `http://localhost:...`: its `__Host-` cookie is `Secure`, and
-//! browsers accept `Secure` cookies over plain HTTP only from a secure context, which
-//! `localhost` is.
+//! The app's `__Host-` cookie is `Secure`. Chromium and Firefox count `http://localhost`
+//! as secure and accept the cookie there; WebKit (Safari's engine) does not, so a student
+//! with Safari reaches the step through the course's `local-https` proxy. The tests reach
+//! the app the way the lesson's page tells a student of the run's engine to ([`Site`]), and
+//! two tests check that advice itself in every engine: the login over plain
+//! `http://localhost`, and through `local-https`.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
@@ -15,10 +19,12 @@ use axum::extract::{Request, State};
 use axum::middleware::map_request_with_state;
 use axum::response::Html;
 use axum::routing::get;
-use e2e::{Browser, Chromedriver, Server, serve};
+use e2e::{Browser, Driver, Engine, Server, serve};
 use serde_json::Value;
 use step5_hardened::{COOKIE_NAME, Settings, store};
 use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tower_sessions::cookie::Key;
 
 /// Step 5's app on a fresh session database in `folder`, signing cookies with `key`.
@@ -29,6 +35,74 @@ async fn app(folder: &TempDir, key: &Key) -> Router {
         .await
         .expect("the session database opens");
     step5_hardened::app(store, Settings::new(key.clone()))
+}
+
+/// The course's `local-https` proxy in front of an app at `target`, on a free port, as
+/// `cargo run -p local-https` runs it: a self-signed certificate for `localhost` made at
+/// start, which the browsers are told to accept as a student clicks through the warning.
+/// It stops when dropped.
+struct HttpsFront {
+    port: u16,
+    // Dropping the sender is the signal to stop.
+    _stop: oneshot::Sender<()>,
+}
+
+impl HttpsFront {
+    async fn start(target: SocketAddr) -> Self {
+        let tls = local_https::SelfSigned::generate()
+            .expect("a self-signed certificate")
+            .server_config()
+            .expect("TLS settings for the certificate");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port for the proxy");
+        let port = listener.local_addr().expect("the proxy's address").port();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(local_https::serve(listener, target, tls, async {
+            let _ = stopped.await;
+        }));
+        Self { port, _stop: stop }
+    }
+
+    /// The address of `path` through the proxy, by the name its certificate holds.
+    fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+}
+
+/// Step 5 served as the lesson's page tells a student of the run's engine to open it: at
+/// `http://localhost` for Chromium and Firefox; through `local-https` for WebKit, which
+/// drops a `Secure` cookie that came over plain HTTP, even from `localhost`.
+struct Site {
+    app: Server,
+    front: Option<HttpsFront>,
+}
+
+impl Site {
+    async fn serve(app: Router) -> Self {
+        let app = serve(app).await;
+        let front = match Engine::from_env() {
+            Engine::Chromium | Engine::Firefox => None,
+            Engine::WebKit => Some(HttpsFront::start(app.addr).await),
+        };
+        Self { app, front }
+    }
+
+    /// The address the browser opens for `path`.
+    fn url(&self, path: &str) -> String {
+        match &self.front {
+            Some(front) => front.url(path),
+            None => self.app.url(path),
+        }
+    }
+
+    /// Restarts the app behind the same address (the proxy, if any, stays).
+    async fn restart(self, app: Router) -> Self {
+        Self {
+            app: self.app.restart(app).await,
+            front: self.front,
+        }
+    }
 }
 
 /// The `Sec-Fetch-Site` header of every `POST` the app received, with its path, in order
@@ -85,9 +159,9 @@ async fn submit_login(browser: &Browser, username: &str, password: &str) {
     browser.click_button("Log in").await;
 }
 
-/// Logs `browser` in through the form and waits for the answer.
-async fn log_in(browser: &Browser, server: &Server) {
-    browser.goto(&server.url("/login")).await;
+/// Logs `browser` in through the form at `login` and waits for the answer.
+async fn log_in(browser: &Browser, login: &str) {
+    browser.goto(login).await;
     submit_login(browser, "admin", "1234").await;
     browser.wait_for_heading("Logged in successfully").await;
 }
@@ -131,10 +205,10 @@ async fn logging_in_through_the_form_opens_the_dashboard() {
     // Arrange
     let (folder, key) = folder_and_key();
     let labels = PostLabels::default();
-    let server = serve(labels.record(app(&folder, &key).await)).await;
-    let driver = Chromedriver::start().await;
+    let site = Site::serve(labels.record(app(&folder, &key).await)).await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
-    browser.goto(&server.url("/login")).await;
+    browser.goto(&site.url("/login")).await;
     browser.wait_for_heading("Log in").await;
     // Showing the form stores nothing: the session starts with the login.
     browser
@@ -153,7 +227,7 @@ async fn logging_in_through_the_form_opens_the_dashboard() {
     browser
         .wait_for_heading("Welcome user 1 to the dashboard")
         .await;
-    assert_eq!(browser.status().await, 200);
+    browser.assert_status(200).await;
     assert_eq!(labels.seen(), [post("/login", "same-origin")]);
     screenshot_with_panel(&browser, "step5-dashboard").await;
 }
@@ -163,10 +237,10 @@ async fn page_scripts_cannot_read_the_session_cookie() {
     // Arrange: a logged-in browser, plus an ordinary cookie set by a page script, to
     // show that `document.cookie` works and only the session cookie is missing from it.
     let (folder, key) = folder_and_key();
-    let server = serve(app(&folder, &key).await).await;
-    let driver = Chromedriver::start().await;
+    let site = Site::serve(app(&folder, &key).await).await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
-    log_in(&browser, &server).await;
+    log_in(&browser, &site.url("/login")).await;
     browser
         .client()
         .execute("document.cookie = 'theme=dark; path=/'", vec![])
@@ -224,7 +298,7 @@ async fn wait_for_forbidden_page(browser: &Browser) {
     browser
         .wait_for_text("This form was sent from another site's page")
         .await;
-    assert_eq!(browser.status().await, 403);
+    browser.assert_status(403).await;
 }
 
 #[tokio::test]
@@ -232,11 +306,11 @@ async fn a_page_on_another_site_cannot_log_the_browser_out() {
     // Arrange: a logged-in browser, and another site whose page posts to `/logout`.
     let (folder, key) = folder_and_key();
     let labels = PostLabels::default();
-    let server = serve(labels.record(app(&folder, &key).await)).await;
-    let attacker = serve(attacker_site(&server.url("/logout"), &[])).await;
-    let driver = Chromedriver::start().await;
+    let site = Site::serve(labels.record(app(&folder, &key).await)).await;
+    let attacker = serve(attacker_site(&site.url("/logout"), &[])).await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
-    log_in(&browser, &server).await;
+    log_in(&browser, &site.url("/login")).await;
 
     // Act: the browser opens the other site's page, which sends the form by itself.
     browser.goto(&attacker.url_by_ip("/")).await;
@@ -251,7 +325,7 @@ async fn a_page_on_another_site_cannot_log_the_browser_out() {
     );
     browser.screenshot("step5-forbidden").await;
     // ...and the user is still logged in.
-    browser.goto(&server.url("/dashboard")).await;
+    browser.goto(&site.url("/dashboard")).await;
     browser
         .wait_for_heading("Welcome user 1 to the dashboard")
         .await;
@@ -267,13 +341,13 @@ async fn a_page_on_another_site_cannot_log_the_browser_in() {
     // posts a login to it.
     let (folder, key) = folder_and_key();
     let labels = PostLabels::default();
-    let server = serve(labels.record(app(&folder, &key).await)).await;
+    let site = Site::serve(labels.record(app(&folder, &key).await)).await;
     let attacker = serve(attacker_site(
-        &server.url("/login"),
+        &site.url("/login"),
         &[("username", "admin"), ("password", "1234")],
     ))
     .await;
-    let driver = Chromedriver::start().await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
 
     // Act
@@ -287,7 +361,7 @@ async fn a_page_on_another_site_cannot_log_the_browser_in() {
         cookies.iter().all(|cookie| cookie.name() != COOKIE_NAME),
         "another site's form left a session cookie: {cookies:?}",
     );
-    browser.goto(&server.url("/dashboard")).await;
+    browser.goto(&site.url("/dashboard")).await;
     browser.wait_for_heading("Unauthorized").await;
 }
 
@@ -299,11 +373,11 @@ async fn a_page_on_another_site_cannot_log_the_browser_in() {
 async fn logging_out_removes_the_cookie_from_the_browser() {
     // Arrange
     let (folder, key) = folder_and_key();
-    let server = serve(app(&folder, &key).await).await;
-    let driver = Chromedriver::start().await;
+    let site = Site::serve(app(&folder, &key).await).await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
-    log_in(&browser, &server).await;
-    browser.goto(&server.url("/dashboard")).await;
+    log_in(&browser, &site.url("/login")).await;
+    browser.goto(&site.url("/dashboard")).await;
     browser
         .wait_for_heading("Welcome user 1 to the dashboard")
         .await;
@@ -336,11 +410,11 @@ async fn logging_out_removes_the_cookie_from_the_browser() {
 async fn the_back_button_after_logging_out_does_not_show_the_dashboard() {
     // Arrange
     let (folder, key) = folder_and_key();
-    let server = serve(app(&folder, &key).await).await;
-    let driver = Chromedriver::start().await;
+    let site = Site::serve(app(&folder, &key).await).await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
-    log_in(&browser, &server).await;
-    browser.goto(&server.url("/dashboard")).await;
+    log_in(&browser, &site.url("/login")).await;
+    browser.goto(&site.url("/dashboard")).await;
     browser
         .wait_for_heading("Welcome user 1 to the dashboard")
         .await;
@@ -357,24 +431,130 @@ async fn the_back_button_after_logging_out_does_not_show_the_dashboard() {
         !browser.is_marked_page().await,
         "the back button restored the old dashboard document from the back/forward cache",
     );
-    assert_eq!(browser.status().await, 401);
+    browser.assert_status(401).await;
 }
 
 #[tokio::test]
 async fn a_logged_in_browser_is_still_logged_in_after_a_server_restart() {
     // Arrange
     let (folder, key) = folder_and_key();
-    let server = serve(app(&folder, &key).await).await;
-    let driver = Chromedriver::start().await;
+    let site = Site::serve(app(&folder, &key).await).await;
+    let driver = Driver::start().await;
     let browser = driver.new_browser().await;
-    log_in(&browser, &server).await;
+    log_in(&browser, &site.url("/login")).await;
 
     // Act: a new server in all but name, sharing only the database file and the key.
-    let server = server.restart(app(&folder, &key).await).await;
-    browser.goto(&server.url("/dashboard")).await;
+    let site = site.restart(app(&folder, &key).await).await;
+    browser.goto(&site.url("/dashboard")).await;
 
     // Assert
     browser
         .wait_for_heading("Welcome user 1 to the dashboard")
         .await;
+}
+
+/// Whether each request for `/dashboard` came with the session cookie, in order: what the
+/// browser did with the cookie, seen from the server.
+#[derive(Clone, Default)]
+struct CookieSent(Arc<Mutex<Vec<bool>>>);
+
+impl CookieSent {
+    fn record(&self, app: Router) -> Router {
+        app.layer(map_request_with_state(self.clone(), record_cookie))
+    }
+
+    fn seen(&self) -> Vec<bool> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+async fn record_cookie(State(sent): State<CookieSent>, request: Request) -> Request {
+    if request.uri().path() == "/dashboard" {
+        let prefix = format!("{COOKIE_NAME}=");
+        let carried = request
+            .headers()
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .any(|value| {
+                String::from_utf8_lossy(value.as_bytes())
+                    .split(';')
+                    .any(|pair| pair.trim_start().starts_with(&prefix))
+            });
+        sent.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(carried);
+    }
+    request
+}
+
+/// What the lesson's page tells students about their browser, checked in each engine:
+/// over plain `http://localhost` the login form is answered everywhere, but only an engine
+/// that counts `localhost` as a secure origin keeps the `Secure` cookie and sends it back.
+/// WebKit (as WebKitGTK here, Safari's engine) does not store it at all: the "Logged in
+/// successfully" page is followed by an Unauthorized dashboard, Safari's symptom.
+#[tokio::test]
+async fn over_plain_http_localhost_the_login_sticks_in_chromium_and_firefox_but_not_in_webkit() {
+    // Arrange: the app at http://localhost, whatever the engine.
+    let (folder, key) = folder_and_key();
+    let sent = CookieSent::default();
+    let server = serve(sent.record(app(&folder, &key).await)).await;
+    let driver = Driver::start().await;
+    let browser = driver.new_browser().await;
+
+    // Act
+    log_in(&browser, &server.url("/login")).await;
+    let cookies = browser.client().get_all_cookies().await.expect("cookies");
+    let kept = cookies.iter().any(|cookie| cookie.name() == COOKIE_NAME);
+    browser.goto(&server.url("/dashboard")).await;
+
+    // Assert
+    match browser.engine() {
+        Engine::Chromium | Engine::Firefox => {
+            browser
+                .wait_for_heading("Welcome user 1 to the dashboard")
+                .await;
+            assert!(kept, "the browser holds no session cookie: {cookies:?}");
+            assert_eq!(sent.seen(), [true], "the dashboard request had no cookie");
+        }
+        Engine::WebKit => {
+            browser.wait_for_heading("Unauthorized").await;
+            browser.assert_status(401).await;
+            assert!(!kept, "WebKit kept the Secure cookie: {cookies:?}");
+            assert_eq!(sent.seen(), [false], "WebKit sent a session cookie");
+        }
+    }
+}
+
+/// The page's advice for Safari: through `local-https`, the same cookie arrives over
+/// HTTPS, and every engine keeps it and sends it back.
+#[tokio::test]
+async fn through_local_https_the_login_sticks_in_every_engine() {
+    // Arrange: the app behind the course's HTTPS proxy.
+    let (folder, key) = folder_and_key();
+    let sent = CookieSent::default();
+    let server = serve(sent.record(app(&folder, &key).await)).await;
+    let front = HttpsFront::start(server.addr).await;
+    let driver = Driver::start().await;
+    let browser = driver.new_browser().await;
+
+    // Act
+    log_in(&browser, &front.url("/login")).await;
+    browser.goto(&front.url("/dashboard")).await;
+
+    // Assert
+    browser
+        .wait_for_heading("Welcome user 1 to the dashboard")
+        .await;
+    assert_eq!(browser.url().await, front.url("/dashboard"));
+    assert_eq!(sent.seen(), [true], "the dashboard request had no cookie");
+    let cookie = browser
+        .client()
+        .get_named_cookie(COOKIE_NAME)
+        .await
+        .expect("the browser holds the session cookie");
+    assert_eq!(cookie.secure(), Some(true), "{cookie}");
 }
