@@ -19,16 +19,24 @@
 //! in that moment: the read gets the row, the logout deletes the row and empties the
 //! cache, and then the read puts the row it got into the cache, where the logged-out
 //! session would live until it expires. A save has the same window between its commit and
-//! its cache update. The cure is a count of changes, bumped by every delete and every
-//! save (or batch of saves): a read or a save takes the count *before* it goes to the
-//! table ([`Cache::change_count`]), and may put what it got into the cache only if the
-//! count has not moved since. The check and the insert happen under the lock that a
-//! delete takes for its bump and its removal, so no delete can slip in between them. A
-//! refused fill costs nothing but a later read of the table.
+//! its cache update. The cure is counting: a read or a save takes the counts *before* it
+//! goes to the table ([`Cache::change_count`]), and may put what it got into the cache
+//! only if nothing it must fear has happened since. The check and the insert happen under
+//! the lock that a delete takes for its bump and its removal, so no delete can slip in
+//! between them.
 //!
-//! The count is one for the whole cache, not one per session: a delete of any session
-//! refuses the fills in flight for all of them. That is rarely more than a few reads, and
-//! it keeps the rule easy to check.
+//! - A **read** fears any change: a delete (the session is gone) or a save (what it read
+//!   is older than the table). Its fill is refused if either count moved. A refused fill
+//!   costs nothing but a later read of the table.
+//! - A **save** fears only deletes. Another save of the same session is no danger, since
+//!   saves reach the cache in the order they reach the table: the writers commit one
+//!   at a time and tell the cache before the next one writes (see [`Cache::saved`]). So
+//!   two tabs saving one session at once both land in the cache, the later one last,
+//!   and the tabs' next reads are answered from memory.
+//!
+//! The counts are for the whole cache, not one per session: a delete of any session
+//! refuses the saves and fills in flight for all of them. Deletes are logouts and new ids
+//! at login, rare beside reads and saves, and one count keeps the rule easy to check.
 //!
 //! The cache is right only because one process owns the database file: every delete and
 //! every save goes through this process, so the cache hears of each. Several servers on
@@ -52,16 +60,19 @@ pub struct Cache {
     /// lock only so that [`forget_all`](Self::forget_all) can swap in an empty one.
     sessions: Arc<RwLock<MokaStore>>,
     capacity: u64,
-    /// How many changes (deletes, saves or batches of saves) the cache has been told of.
-    /// Changed only while locked, and every insert of a copy read before is decided under
-    /// the same lock.
-    changes: Arc<Mutex<u64>>,
+    /// How many changes the cache has been told of. Changed only while locked, and every
+    /// insert of a copy read before is decided under the same lock.
+    count: Arc<Mutex<ChangeCount>>,
 }
 
-/// How many changes the cache had been told of when a read or write of the table began.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How many changes the cache had been told of when a read or write of the table began:
+/// deletes (and writes whose outcome is unknown), and every change, saves included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[must_use = "a copy read from the table may only be cached with the count taken before reading"]
-pub struct ChangeCount(u64);
+pub struct ChangeCount {
+    deletes: u64,
+    changes: u64,
+}
 
 impl Cache {
     /// An empty cache that holds at most `capacity` sessions.
@@ -69,7 +80,7 @@ impl Cache {
         Self {
             sessions: Arc::new(RwLock::new(MokaStore::new(Some(capacity)))),
             capacity,
-            changes: Arc::new(Mutex::new(0)),
+            count: Arc::new(Mutex::new(ChangeCount::default())),
         }
     }
 
@@ -91,15 +102,15 @@ impl Cache {
     /// The change count now. Take it *before* reading or writing the table, and hand it
     /// to [`fill`](Self::fill) or [`saved`](Self::saved) afterwards.
     pub async fn change_count(&self) -> ChangeCount {
-        ChangeCount(*self.changes.lock().await)
+        *self.count.lock().await
     }
 
     /// Keeps `record`, read from the table after `before` was taken, unless something
     /// changed meanwhile: then the copy may be older than the table (a save) or of a
     /// session that is gone (a logout), and it is dropped. Returns whether it was kept.
     pub async fn fill(&self, before: ChangeCount, record: &Record) -> bool {
-        let changes = self.changes.lock().await;
-        let unchanged = *changes == before.0;
+        let count = self.count.lock().await;
+        let unchanged = *count == before;
         if unchanged {
             let _ = self.sessions().save(record).await;
         }
@@ -111,13 +122,15 @@ impl Cache {
     /// none (logged out or expired meanwhile). Called before anyone is told that the save
     /// worked, so their next request finds the new state in memory.
     ///
-    /// If a delete came between `before` and now, it may have come after an `UPDATE` that
-    /// found its row: the updated sessions are then dropped instead of kept. Either way
-    /// the count moves, so a read that began before these saves cannot put an older copy
-    /// back.
+    /// The caller keeps saves in order: the next save's `UPDATE` may only begin once
+    /// this call has returned, so the cache learns each session's states in the order the
+    /// table took them. If a delete came between `before` and now, it may have come after
+    /// an `UPDATE` that found its row: the updated sessions are then dropped instead of
+    /// kept. Either way the count moves, so a read that began before these saves cannot
+    /// put an older copy back.
     pub async fn saved(&self, before: ChangeCount, updated: &[&Record], gone: &[Id]) {
-        let mut changes = self.changes.lock().await;
-        let unchanged = *changes == before.0;
+        let mut count = self.count.lock().await;
+        let unchanged = count.deletes == before.deletes;
         let sessions = self.sessions();
         for record in updated {
             if unchanged {
@@ -129,30 +142,32 @@ impl Cache {
         for id in gone {
             let _ = sessions.delete(id).await;
         }
-        *changes += 1;
+        count.changes += 1;
     }
 
     /// Drops the sessions `ids` (a delete, or a write whose outcome is unknown) and
     /// refuses every fill and save begun before. Call it *after* the table's delete, so
     /// that a read starting after this call cannot find the row any more.
     pub async fn forget(&self, ids: &[Id]) {
-        let mut changes = self.changes.lock().await;
+        let mut count = self.count.lock().await;
         let sessions = self.sessions();
         for id in ids {
             let _ = sessions.delete(id).await;
         }
-        *changes += 1;
+        count.deletes += 1;
+        count.changes += 1;
     }
 
     /// Drops every session, for when a writer stopped in the middle of its writes: which
     /// of them reached the table is not known, so no copy in memory can be trusted.
     pub async fn forget_all(&self) {
-        let mut changes = self.changes.lock().await;
+        let mut count = self.count.lock().await;
         let empty = MokaStore::new(Some(self.capacity));
         match self.sessions.write() {
             Ok(mut sessions) => *sessions = empty,
             Err(poisoned) => *poisoned.into_inner() = empty,
         }
-        *changes += 1;
+        count.deletes += 1;
+        count.changes += 1;
     }
 }

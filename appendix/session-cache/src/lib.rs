@@ -79,6 +79,7 @@ impl CachedStore {
             store: store.clone(),
             pool,
             cache,
+            in_order: Arc::default(),
         })
         .await
     }
@@ -134,6 +135,8 @@ pub struct OneByOne {
     store: Store,
     pool: SqlitePool,
     cache: Cache,
+    /// Held by a save from its `UPDATE` until the cache has its outcome.
+    in_order: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[async_trait]
@@ -150,6 +153,10 @@ impl Writer for OneByOne {
         // The encoding step 5's store reads back: the whole record in MessagePack.
         let data = rmp_serde::to_vec(record)
             .map_err(|err| session_store::Error::Encode(err.to_string()))?;
+        // One save at a time, from its `UPDATE` to its news in the cache, so the cache
+        // learns each session's states in the order the table took them (what
+        // `Cache::saved` asks). SQLite commits one write at a time anyway.
+        let _in_order = self.in_order.lock().await;
         let before = self.cache.change_count().await;
         let found = sqlx::query_scalar::<_, String>(
             "UPDATE tower_sessions SET data = ?, expiry_date = ? \

@@ -125,6 +125,21 @@ async fn a_read_that_began_before_a_save_does_not_replace_the_saved_state_in_mem
     assert_eq!(views(cache.get(&id).await), Some(2));
 }
 
+#[tokio::test]
+async fn two_tabs_saving_one_session_at_once_leave_the_later_save_in_memory() {
+    let cache = Cache::new(100);
+    let id = Id::default();
+
+    // Two tabs' saves begin together; the writer commits them one after the other and
+    // tells the cache of each in that order.
+    let first_began = cache.change_count().await;
+    let second_began = cache.change_count().await;
+    cache.saved(first_began, &[&session(id, 2)], &[]).await;
+    cache.saved(second_began, &[&session(id, 3)], &[]).await;
+
+    assert_eq!(views(cache.get(&id).await), Some(3), "answered from memory");
+}
+
 // The store, through the `SessionStore` methods tower-sessions calls.
 
 #[tokio::test]
