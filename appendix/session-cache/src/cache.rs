@@ -19,24 +19,14 @@
 //! in that moment: the read gets the row, the logout deletes the row and empties the
 //! cache, and then the read puts the row it got into the cache, where the logged-out
 //! session would live until it expires. A save has the same window between its commit and
-//! its cache update. The cure is counting: a read or a save takes the counts *before* it
-//! goes to the table ([`Cache::change_count`]), and may put what it got into the cache
-//! only if nothing it must fear has happened since. The check and the insert happen under
-//! the lock that a delete takes for its bump and its removal, so no delete can slip in
-//! between them.
-//!
-//! - A **read** fears any change: a delete (the session is gone) or a save (what it read
-//!   is older than the table). Its fill is refused if either count moved. A refused fill
-//!   costs nothing but a later read of the table.
-//! - A **save** fears only deletes. Another save of the same session is no danger, since
-//!   saves reach the cache in the order they reach the table: the writers commit one
-//!   at a time and tell the cache before the next one writes (see [`Cache::saved`]). So
-//!   two tabs saving one session at once both land in the cache, the later one last,
-//!   and the tabs' next reads are answered from memory.
-//!
-//! The counts are for the whole cache, not one per session: a delete of any session
-//! refuses the saves and fills in flight for all of them. Deletes are logouts and new ids
-//! at login, rare beside reads and saves, and one count keeps the rule easy to check.
+//! its cache update. The cure is counting changes: a read or a save takes the count
+//! *before* it goes to the table ([`Cache::change_count`]), and may put what it got into
+//! the cache only if nothing it must fear happened since, checked under the lock that a
+//! delete takes for its bump and its removal. A **read** fears any change (a delete, or a
+//! save that made its copy old); a **save** fears only deletes, since saves reach the cache
+//! one at a time in the order the table took them (see [`Cache::saved`]). The count is
+//! one for the whole cache: a logout refuses the fills and saves in flight of every
+//! session, rarely more than a few, and the rule stays easy to check.
 //!
 //! The cache is right only because one process owns the database file: every delete and
 //! every save goes through this process, so the cache hears of each. Several servers on
@@ -65,8 +55,8 @@ pub struct Cache {
     count: Arc<Mutex<ChangeCount>>,
 }
 
-/// How many changes the cache had been told of when a read or write of the table began:
-/// deletes (and writes whose outcome is unknown), and every change, saves included.
+/// How many deletes, and how many changes of any kind, the cache had been told of when a
+/// read or write of the table began.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[must_use = "a copy read from the table may only be cached with the count taken before reading"]
 pub struct ChangeCount {

@@ -49,7 +49,8 @@ pub trait Writer: Clone + Debug + Send + Sync + 'static {
 
     /// Updates the session's row if it is still there and live, and before returning
     /// tells the cache with [`Cache::saved`] (the row was found, or it was gone) or, if
-    /// the statement failed, [`Cache::forget`]. Answers once the change is stored.
+    /// the statement failed, [`Cache::forget`]. Answers once the change is stored. One
+    /// update at a time, from its statement to the cache, as [`Cache::saved`] asks.
     async fn update(&self, record: &Record) -> session_store::Result<()>;
 }
 

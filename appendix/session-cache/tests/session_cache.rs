@@ -6,14 +6,10 @@ use std::time::Duration;
 
 use appendix_session_cache::cache::Cache;
 use appendix_session_cache::{CachedStore, touch_interval};
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, header};
-use http_body_util::BodyExt;
 use sqlx::SqlitePool;
 use step5_hardened::{COOKIE_NAME, Settings, Timeouts, store};
+use test_kit::{App, Browser, GOOD_FORM};
 use time::OffsetDateTime;
-use tower::ServiceExt;
 use tower_sessions::SessionStore;
 use tower_sessions::cookie::Key;
 use tower_sessions::session::{Id, Record};
@@ -246,68 +242,42 @@ async fn a_second_store_on_the_same_file_is_refused_whatever_path_leads_to_it() 
 
 /// Step 5's app on a cached store whose sessions end after `idle` without a request, with
 /// the demo login admin / 1234.
-async fn app(url: &str, idle: Duration) -> Router {
+async fn app(url: &str, idle: Duration) -> App {
     let mut settings = Settings::new(Key::try_generate().expect("randomness for a key"));
     settings.timeouts = Timeouts {
         idle,
         absolute: Duration::from_secs(3600),
     };
     let store = CachedStore::open(url, touch_interval(idle)).await;
-    step5_hardened::app(store.expect("opens"), settings)
-}
-
-/// One request: its status, the session cookie it sets (`name=value`) and its page.
-async fn send(app: &Router, method: &str, path: &str, cookie: &str) -> (u16, String, String) {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::COOKIE, cookie)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(if path == "/login" {
-            "username=admin&password=1234"
-        } else {
-            ""
-        }))
-        .expect("a valid request");
-    let response = app.clone().oneshot(request).await.expect("an answer");
-    let set_cookie = response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok()?.split(';').next())
-        .find(|cookie| cookie.starts_with(COOKIE_NAME))
-        .unwrap_or_default()
-        .to_string();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.expect("a body");
-    let page = String::from_utf8_lossy(&body.to_bytes()).into_owned();
-    (status, set_cookie, page)
+    App::new(
+        step5_hardened::app(store.expect("opens"), settings),
+        COOKIE_NAME,
+    )
 }
 
 #[tokio::test]
 async fn the_dashboard_is_answered_from_memory_and_a_visit_that_cannot_be_saved_is_a_500_page() {
     let (_dir, url) = database_url();
-    let app = app(&url, Duration::from_secs(1800)).await;
-    let (_, cookie, _) = send(&app, "POST", "/login", "").await;
-    send(&app, "GET", "/dashboard", &cookie).await;
+    let mut browser = Browser::new(&app(&url, Duration::from_secs(1800)).await);
+    browser.post_form("/login", GOOD_FORM).await;
+    browser.get("/dashboard").await;
 
     // Reading the dashboard again needs no database: the session is in memory, and the
     // expiry moved too little to be written. Counting a visit is a write, and a write
     // must reach the database.
     sql(&url, BREAK).await;
-    let (dashboard, _, page) = send(&app, "GET", "/dashboard", &cookie).await;
-    let (visit, _, refused) = send(&app, "GET", "/", &cookie).await;
+    let dashboard = browser.get("/dashboard").await.body;
+    let refused = browser.get("/").await;
     sql(&url, REPAIR).await;
-    let (_, _, counted) = send(&app, "GET", "/", &cookie).await;
+    let counted = browser.get("/").await.body;
 
-    assert_eq!(dashboard, 200, "{page}");
-    assert!(page.contains("Welcome user 1 to the dashboard"), "{page}");
-    assert_eq!(visit, 500, "{refused}");
-    assert!(refused.contains("could not save your session"), "{refused}");
     assert!(
-        counted.contains("Welcome! First visit."),
-        "not counted: {counted}"
+        dashboard.contains("Welcome user 1 to the dashboard"),
+        "{dashboard}"
     );
+    assert_eq!(refused.status, 500, "{}", refused.body);
+    assert!(refused.body.contains("could not save your session"));
+    assert!(counted.contains("Welcome! First visit."), "{counted}");
 }
 
 // The touch interval: a save that only moves the expiry a little is not written.
@@ -346,8 +316,8 @@ async fn a_save_that_moves_only_the_expiry_within_the_interval_writes_nothing() 
 async fn reading_pages_keeps_a_session_alive_with_few_writes_and_idling_ends_it() {
     // An idle timeout of 4 s, so a touch interval of 2 s.
     let (_dir, url) = database_url();
-    let app = app(&url, Duration::from_secs(4)).await;
-    let (_, cookie, _) = send(&app, "POST", "/login", "").await;
+    let mut browser = Browser::new(&app(&url, Duration::from_secs(4)).await);
+    browser.post_form("/login", GOOD_FORM).await;
     // The row's expiry in milliseconds (sqlx stores it as RFC 3339 text).
     let expiry = "SELECT CAST(julianday(substr(expiry_date, 1, 23)) * 86400000 AS INTEGER) \
                   FROM tower_sessions";
@@ -357,14 +327,14 @@ async fn reading_pages_keeps_a_session_alive_with_few_writes_and_idling_ends_it(
     let mut expiries = vec![sql(&url, expiry).await];
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let (status, _, page) = send(&app, "GET", "/dashboard", &cookie).await;
-        assert_eq!(status, 200, "logged out while reading: {page}");
+        let page = browser.get("/dashboard").await;
+        assert_eq!(page.status, 200, "logged out while reading: {}", page.body);
         expiries.push(sql(&url, expiry).await);
     }
     expiries.dedup();
     // Then nothing for longer than the idle timeout.
     tokio::time::sleep(Duration::from_millis(4200)).await;
-    let (idle, _, _) = send(&app, "GET", "/dashboard", &cookie).await;
+    let idle = browser.get("/dashboard").await.status;
 
     assert!(expiries.len() > 1, "the expiry never moved");
     assert!(expiries.len() < 7, "written {} times in 11", expiries.len());
