@@ -241,9 +241,16 @@ enum Mode {
 }
 
 /// The workspace root: this crate's parent folder, wherever `cargo xtask` is run from.
+/// `cargo run` names the crate's folder in `CARGO_MANIFEST_DIR` when it starts the tool;
+/// that is preferred to the folder the binary was built in, since two checkouts that
+/// share a target folder (`CARGO_TARGET_DIR`) also share one `xtask` binary.
 fn root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
+        .parent()
+        .map_or_else(|| manifest_dir.clone(), Path::to_path_buf)
 }
 
 fn find_lessons() -> Result<Vec<Lesson>, Failure> {
