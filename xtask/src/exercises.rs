@@ -1152,10 +1152,42 @@ fn verify_one(root: &Path, target: &Target, exercise: &Exercise) -> Result<Strin
         let check_file = dir.join("tests").join(format!("{test}.rs"));
         fs::remove_file(&check_file).map_err(|e| format!("{}: {e}", check_file.display()))?;
     }
-    style_problem(&dir, &["fmt", "--check"])
+    // rustfmt orders `use` lines by name, and the copy's crate name is not the course's:
+    // formatting is checked in a copy under the course's own name, where a line is in
+    // the order it has on the page.
+    let same_name = root
+        .join("target")
+        .join("exercise-check")
+        .join(format!("{name}-fmt"));
+    if same_name.exists() {
+        fs::remove_dir_all(&same_name).map_err(|e| format!("{}: {e}", same_name.display()))?;
+    }
+    work::make_copy(
+        root,
+        &root.join(&target.folder.path),
+        &target.folder.crate_name,
+        &same_name,
+        &target.folder.crate_name,
+        "../../../target",
+    )?;
+    patch::apply_to_folder(&same_name, &work::read(&solution)?, |text| text.to_string())?;
+    let formatted = style_problem(&same_name, &["fmt", "--check", "--", "--color", "never"]);
+    fs::remove_dir_all(&same_name).map_err(|e| format!("{}: {e}", same_name.display()))?;
+    formatted
         .map_err(|e| format!("its solution is not rustfmt-clean (`cargo fmt --check`): {e}"))?;
-    style_problem(&dir, &["clippy", "--all-targets", "--", "-D", "warnings"])
-        .map_err(|e| format!("its solution has clippy warnings: {e}"))?;
+    style_problem(
+        &dir,
+        &[
+            "clippy",
+            "--all-targets",
+            "--color",
+            "never",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )
+    .map_err(|e| format!("its solution has clippy warnings: {e}"))?;
     done.push("it is rustfmt- and clippy-clean".to_string());
     let mut said = done.join(", ");
     for rejection in rejections {
