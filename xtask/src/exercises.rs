@@ -925,6 +925,15 @@ pub fn layout_problems(target: &Target, section: &str, exercises: &[Exercise]) -
         if exercise.folder.is_some() && exercise.solution().is_none() {
             problems.push(format!("exercise {id}: its folder has no solution.patch"));
         }
+        // A check is trusted only as far as it is shown to reject answers that look right:
+        // at least two, one per kind of mistake the page invites.
+        let wrong = exercise.wrong_answers().len();
+        if exercise.check().is_some() && wrong < 2 {
+            problems.push(format!(
+                "exercise {id}: its check has {wrong} known-wrong answer{} (wrong-*.patch), at least 2 are needed",
+                if wrong == 1 { "" } else { "s" }
+            ));
+        }
         if exercise.check().is_some() && exercise.solution().is_none() && !item.has_answer() {
             problems.push(format!("exercise {id}: a check, but no reference solution"));
         }
