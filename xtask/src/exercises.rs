@@ -566,6 +566,117 @@ pub fn test_functions(source: &str) -> Vec<String> {
     names
 }
 
+/// The test functions of every `.rs` file under `dir` (`tests/`, with its sub-folders), each
+/// with the file it is in, relative to `dir`'s parent: `("logging_out_ends_the_login",
+/// "tests/logout.rs")`. A test marked `#[ignore]` is left out: it no longer runs.
+fn step_tests(dir: &Path) -> Vec<(String, String)> {
+    let Ok(files) = text_files(dir, "tests/") else {
+        return Vec::new();
+    };
+    let mut tests = Vec::new();
+    for (path, text) in files {
+        if !path.ends_with(".rs") {
+            continue;
+        }
+        let ignored = ignored_tests(&text);
+        for name in test_functions(&text) {
+            if !ignored.contains(&name) {
+                tests.push((name, path.clone()));
+            }
+        }
+    }
+    tests
+}
+
+/// The test functions of `source` that an `#[ignore]` attribute switches off.
+fn ignored_tests(source: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut ignored = false;
+    for line in source.lines().map(str::trim) {
+        if line.starts_with("#[ignore") {
+            ignored = true;
+        } else if ignored && let Some(at) = line.find("fn ") {
+            names.push(
+                line[at + 3..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect(),
+            );
+            ignored = false;
+        } else if !line.starts_with("#[") && !line.starts_with("//") && !line.is_empty() {
+            ignored = false;
+        }
+    }
+    names
+}
+
+/// The step's own tests (in the published folder's `tests/`) that the copy no longer runs:
+/// deleted, renamed or `#[ignore]`d. An exercise that changes what a step test pins asks
+/// for that test to be changed, and a deleted test passes whatever the code does, so
+/// `cargo xtask check` counts it as a failure. A test may move to another file.
+pub fn missing_step_tests(published: &Path, copy: &Path) -> Vec<String> {
+    let kept: Vec<String> = step_tests(&copy.join("tests"))
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    step_tests(&published.join("tests"))
+        .into_iter()
+        .filter(|(name, _)| !kept.contains(name))
+        .map(|(name, file)| {
+            format!(
+                "the step's test `{name}` ({file}) is gone or ignored: if the exercise changes what it checks, change the test to expect the new behaviour, do not delete it"
+            )
+        })
+        .collect()
+}
+
+/// `cargo test` in a copy (see [`cargo_test`]), with the step's tests that the copy no
+/// longer has counted as failures (see [`missing_step_tests`]). What `cargo xtask check`
+/// and `--verify`'s known-wrong answers run.
+fn grade(published: &Path, dir: &Path, run: &TestRun) -> Result<(Outcome, String), String> {
+    // Cargo decides what to rebuild by the files' times: a submission unpacked with times
+    // older than the last build of this copy would be shown that build's verdict. Every
+    // file of the copy is made newer than any build, so the files as they are now are
+    // what gets compiled and tested.
+    touch_all(dir)?;
+    let (outcome, output) = cargo_test(dir, run)?;
+    let missing = missing_step_tests(published, dir);
+    if missing.is_empty() {
+        return Ok((outcome, output));
+    }
+    let outcome = match outcome {
+        Outcome::Failed(mut messages) => {
+            messages.extend(missing);
+            Outcome::Failed(messages)
+        }
+        Outcome::Passed => Outcome::Failed(missing),
+        other => other,
+    };
+    Ok((outcome, output))
+}
+
+/// Sets the modification time of every file under `dir` (but `target/` and databases) to now.
+fn touch_all(dir: &Path) -> Result<(), String> {
+    let now = std::time::SystemTime::now();
+    for entry in fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = entry.path();
+        if work::is_skipped(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
+        if path.is_dir() {
+            touch_all(&path)?;
+        } else {
+            fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|file| file.set_modified(now))
+                .map_err(|e| format!("setting the time of {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// `cargo xtask check N.K [--verbose]`: runs exercise N.K's check in the student's copy.
 /// Returns the verdict and whether it passed.
 pub fn check(
@@ -605,7 +716,8 @@ pub fn check(
     // Every test of the copy, not only the check: an exercise that changes what a step
     // test pins is done only once that test is changed too (the page names those tests).
     let check_tests = test_functions(&source);
-    let result = cargo_test(
+    let result = grade(
+        &root.join(&target.folder.path),
         &copy,
         &TestRun {
             only: None,
@@ -813,6 +925,15 @@ pub fn layout_problems(target: &Target, section: &str, exercises: &[Exercise]) -
         if exercise.folder.is_some() && exercise.solution().is_none() {
             problems.push(format!("exercise {id}: its folder has no solution.patch"));
         }
+        // A check is trusted only as far as it is shown to reject answers that look right:
+        // at least two, one per kind of mistake the page invites.
+        let wrong = exercise.wrong_answers().len();
+        if exercise.check().is_some() && wrong < 2 {
+            problems.push(format!(
+                "exercise {id}: its check has {wrong} known-wrong answer{} (wrong-*.patch), at least 2 are needed",
+                if wrong == 1 { "" } else { "s" }
+            ));
+        }
         if exercise.check().is_some() && exercise.solution().is_none() && !item.has_answer() {
             problems.push(format!("exercise {id}: a check, but no reference solution"));
         }
@@ -936,6 +1057,7 @@ fn verify_one(root: &Path, target: &Target, exercise: &Exercise) -> Result<Strin
     };
     fresh_copy()?;
     let mut done = Vec::new();
+    let mut rejections: Vec<String> = Vec::new();
 
     if check_source.is_some() {
         let run = TestRun {
@@ -975,11 +1097,12 @@ fn verify_one(root: &Path, target: &Target, exercise: &Exercise) -> Result<Strin
                 check_tests: &check_tests,
                 progress: false,
             };
-            match cargo_test(&dir, &run)?.0 {
-                Outcome::Failed(messages) => done.push(format!(
-                    "{file} fails it ({})",
-                    messages.first().map_or("", String::as_str)
-                )),
+            match grade(&root.join(&target.folder.path), &dir, &run)?.0 {
+                Outcome::Failed(messages) => {
+                    done.push(format!("{file} fails it"));
+                    // What a student handing in that answer reads.
+                    rejections.push(format!("  {file}: {}", messages.join(" / ")));
+                }
                 Outcome::Passed => {
                     return Err(format!(
                         "the known-wrong answer {file} passes the check: the check must reject it"
@@ -1013,7 +1136,7 @@ fn verify_one(root: &Path, target: &Target, exercise: &Exercise) -> Result<Strin
         check_tests: &check_tests,
         progress: false,
     };
-    match cargo_test(&dir, &run)?.0 {
+    match grade(&root.join(&target.folder.path), &dir, &run)?.0 {
         Outcome::Passed => done.push(if check_source.is_some() {
             "with it the check and the step's tests pass".to_string()
         } else {
@@ -1032,7 +1155,79 @@ fn verify_one(root: &Path, target: &Target, exercise: &Exercise) -> Result<Strin
             return Err(format!("with its solution, cargo test failed: {what}"));
         }
     }
-    Ok(done.join(", "))
+    // The reference is the code a student is shown to imitate: formatted, and clean of
+    // the lints the course holds its own code to. The check file is not the student's.
+    if check_source.is_some() {
+        let check_file = dir.join("tests").join(format!("{test}.rs"));
+        fs::remove_file(&check_file).map_err(|e| format!("{}: {e}", check_file.display()))?;
+    }
+    // rustfmt orders `use` lines by name, and the copy's crate name is not the course's:
+    // formatting is checked in a copy under the course's own name, where a line is in
+    // the order it has on the page.
+    let same_name = root
+        .join("target")
+        .join("exercise-check")
+        .join(format!("{name}-fmt"));
+    if same_name.exists() {
+        fs::remove_dir_all(&same_name).map_err(|e| format!("{}: {e}", same_name.display()))?;
+    }
+    work::make_copy(
+        root,
+        &root.join(&target.folder.path),
+        &target.folder.crate_name,
+        &same_name,
+        &target.folder.crate_name,
+        "../../../target",
+    )?;
+    patch::apply_to_folder(&same_name, &work::read(&solution)?, |text| text.to_string())?;
+    let formatted = style_problem(&same_name, &["fmt", "--check", "--", "--color", "never"]);
+    fs::remove_dir_all(&same_name).map_err(|e| format!("{}: {e}", same_name.display()))?;
+    formatted
+        .map_err(|e| format!("its solution is not rustfmt-clean (`cargo fmt --check`): {e}"))?;
+    style_problem(
+        &dir,
+        &[
+            "clippy",
+            "--all-targets",
+            "--color",
+            "never",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )
+    .map_err(|e| format!("its solution has clippy warnings: {e}"))?;
+    done.push("it is rustfmt- and clippy-clean".to_string());
+    let mut said = done.join(", ");
+    for rejection in rejections {
+        said.push('\n');
+        said.push_str(&rejection);
+    }
+    Ok(said)
+}
+
+/// `cargo ARGS` in `dir`: Err with the first lines it printed when it fails.
+fn style_problem(dir: &Path, args: &[&str]) -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty() && !line.trim_start().starts_with("Checking"))
+        .take(12)
+        .collect();
+    Err(lines.join("\n    "))
 }
 
 /// `cargo xtask exercises --write-solution N.K`: for exercise authors, the student's copy
@@ -1113,6 +1308,13 @@ fn text_files(dir: &Path, prefix: &str) -> Result<BTreeMap<String, String>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ignored_step_test_counts_as_gone() {
+        let source = "#[tokio::test]\n#[ignore]\nasync fn a() {}\n\n#[test]\nfn b() {}\n#[ignore = \"slow\"]\n#[test]\nfn c() {}\n";
+        assert_eq!(test_functions(source), ["a", "b", "c"]);
+        assert_eq!(ignored_tests(source), ["a", "c"]);
+    }
 
     const PAGE: &str = "\
 # Step 2

@@ -72,6 +72,31 @@ fn a_forged_header_from_a_client_that_is_not_the_proxy_is_ignored() {
 }
 
 #[test]
+fn a_second_forwarded_for_line_is_read_too() {
+    let server = Server::start(BINARY, &[("TRUSTED_PROXY", "127.0.0.1")]);
+    // Two header lines: the client's own, then the one the proxy added. HTTP reads them
+    // as one list, `203.0.113.66, 198.51.100.7`.
+    let address = counted_address(&server, "203.0.113.66\r\nX-Forwarded-For: 198.51.100.7");
+
+    assert!(
+        address == "198.51.100.7",
+        "with two X-Forwarded-For lines from the trusted proxy ('203.0.113.66' from the client, then '198.51.100.7' the proxy added), the client is the right-most address of the last line, 198.51.100.7, but the throttle counted client={address}"
+    );
+}
+
+#[test]
+fn without_trusted_proxy_the_header_is_ignored() {
+    let server = Server::start(BINARY, &[]);
+
+    let address = counted_address(&server, "198.51.100.7");
+
+    assert!(
+        address == "127.0.0.1",
+        "without TRUSTED_PROXY there is no proxy to believe: a client at 127.0.0.1 that sends 'X-Forwarded-For: 198.51.100.7' must be counted against 127.0.0.1 (or any client picks the address it is throttled under), but the throttle counted client={address}"
+    );
+}
+
+#[test]
 fn a_trusted_proxy_that_is_not_an_address_stops_the_server_with_one_line() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = format!("sqlite://{}", dir.path().join("sessions.db").display());

@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use appendix_login_throttling::Limits;
 use common::{App, GOOD_FORM, addr, app, login};
 
@@ -119,5 +121,46 @@ async fn a_known_address_still_has_its_address_budget() {
         page.status == 429,
         "a known address skips the account's lock only, never its own budget: after eight attempts from it with a budget of eight, its next login must answer 429, but it answers {}",
         page.status
+    );
+}
+
+#[tokio::test]
+async fn the_known_addresses_are_bounded_like_the_counters() {
+    let app = app(Limits {
+        max_entries: 2,
+        // Address budgets refill within a millisecond, so that the address counters
+        // (bounded by the same maximum) always have room: only the known addresses fill up.
+        address_refill: Duration::from_millis(1),
+        first_delay: Duration::from_secs(60),
+        max_delay: Duration::from_secs(600),
+        ..Limits::default()
+    });
+    let pause = || tokio::time::sleep(Duration::from_millis(5));
+    for n in 1..=3 {
+        login(&app, addr(n), GOOD_FORM).await;
+        pause().await;
+    }
+    for n in 10..15 {
+        login(&app, addr(n), "username=admin&password=guess").await;
+        pause().await;
+    }
+    let stranger = login(&app, addr(99), GOOD_FORM).await;
+    assert!(
+        stranger.status == 429,
+        "five wrong passwords should lock 'admin' for an address that never logged in, but it answers {}",
+        stranger.status
+    );
+
+    let mut got_in = 0;
+    for n in 1..=3 {
+        pause().await;
+        if login(&app, addr(n), GOOD_FORM).await.status == 200 {
+            got_in += 1;
+        }
+    }
+
+    assert!(
+        got_in <= 2,
+        "the known addresses should be bounded like the counters (Limits::max_entries): with a maximum of 2, three addresses that logged in as admin all still get past its lock, so the map of known addresses grows without limit"
     );
 }

@@ -36,6 +36,22 @@ async fn the_about_page_counts_its_own_visits() {
 }
 
 #[tokio::test]
+async fn each_browser_has_its_own_about_count() {
+    let app = app();
+    let mut first = Browser::new(&app);
+    let mut second = Browser::new(&app);
+    about(&mut first).await;
+    about(&mut first).await;
+
+    let page = about(&mut second).await;
+
+    assert!(
+        page.body.contains("About visits: 1"),
+        "GET /about should count each browser's visits in its session: after two visits from one browser, another browser's first visit should say 'About visits: 1' (a count kept in the server counts everybody's)"
+    );
+}
+
+#[tokio::test]
 async fn the_two_pages_keep_separate_counts() {
     let mut browser = Browser::new(&app());
 
@@ -67,7 +83,7 @@ async fn the_about_page_shows_the_panel_with_the_new_key() {
     );
     assert!(
         page.body.contains("<code>about_views</code>"),
-        "the panel on /about should list the key about_views, but it does not (the panel shows only the keys in KEYS, in src/session_data.rs)"
+        "the panel on /about should list the key about_views, but it does not (the panel shows the keys in KEYS, in src/session_data.rs, that the session holds when it is read: count the visit first)"
     );
     assert!(
         page.body

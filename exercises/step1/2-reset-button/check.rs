@@ -29,8 +29,37 @@ async fn resetting_starts_the_count_again() {
         reset.status
     );
     assert!(
+        !matches!(reset.status.as_u16(), 307 | 308),
+        "POST /reset answers {}, which tells the browser to send the POST again, to /, where it gets a 405 page: answer with Redirect::to(\"/\"), a 303 See Other, which the browser follows with a GET",
+        reset.status
+    );
+    assert!(
         counter.body.contains("Welcome! First visit."),
         "after POST /reset the next visit to / should be the first again: expected 'Welcome! First visit.'"
+    );
+}
+
+#[tokio::test]
+async fn the_reset_clears_the_stored_count() {
+    let app = app();
+    let mut browser = Browser::new(&app);
+    for _ in 0..3 {
+        browser.get("/").await;
+    }
+    let cookie = browser
+        .session_cookie()
+        .expect("the counter sets a session cookie");
+
+    browser.send(reset_request()).await;
+    // A browser that keeps its cookie (a second tab, or one that ignores the expiry)
+    // still brings the same session id: what the store holds under it is what counts.
+    let mut same_session = Browser::new(&app);
+    same_session.set_session_cookie(&cookie);
+    let counter = same_session.get("/").await;
+
+    assert!(
+        counter.body.contains("Welcome! First visit."),
+        "POST /reset should clear the count in the session the server stores, not only tell the browser to forget its cookie: the same session id still counts on after the reset"
     );
 }
 

@@ -76,3 +76,20 @@ async fn a_logged_in_browser_gets_the_dashboard() {
         page.status
     );
 }
+
+#[tokio::test]
+async fn a_browser_with_a_wrong_password_is_told_so() {
+    let login = Request::post("/login")
+        .header(header::ACCEPT, BROWSER)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("username=admin&password=wrong"))
+        .expect("valid request");
+
+    let page = Browser::new(&app()).send(login).await;
+
+    assert!(
+        page.status == 401 && page.body.contains("Invalid credentials"),
+        "a browser that posts a wrong password should still get the login form saying 'Invalid credentials' (401), but it gets {}: only the protected pages send a browser to the form, a failed login must say why it failed",
+        page.status
+    );
+}

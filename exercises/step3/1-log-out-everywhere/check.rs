@@ -44,7 +44,9 @@ async fn logging_out_everywhere_ends_the_other_browsers_login_too() {
 async fn the_user_can_log_in_again_afterwards() {
     let app = app();
     let mut laptop = Browser::new(&app);
+    let mut phone = Browser::new(&app);
     laptop.post_form("/login", GOOD_FORM).await;
+    phone.post_form("/login", GOOD_FORM).await;
     laptop.send(logout_everywhere()).await;
 
     let mut tablet = Browser::new(&app);
@@ -53,6 +55,10 @@ async fn the_user_can_log_in_again_afterwards() {
     assert!(
         tablet.get("/dashboard").await.status == 200,
         "a login after POST /logout-everywhere should work as usual (its dashboard 200)"
+    );
+    assert!(
+        phone.get("/dashboard").await.status == 401,
+        "a browser logged out by POST /logout-everywhere should stay logged out when the user logs in again elsewhere: its session must be ended, not marked with a flag the next login lifts (its dashboard 401)"
     );
 }
 

@@ -5,7 +5,12 @@
 
 mod common;
 
+use std::str::FromStr;
+
 use common::{BINARY, Server, cookie_from, database_url};
+use time::{Duration, OffsetDateTime};
+use tower_sessions::SessionStore;
+use tower_sessions::session::Id;
 
 /// Logs in over TCP as a browser submitting the form; returns its session cookie.
 fn log_in(server: &Server) -> String {
@@ -115,6 +120,38 @@ fn a_logout_is_counted_at_once() {
     assert!(
         says_count(&page, 1),
         "after two logins and one logout, the dashboard should say 'Sessions logged in: 1', but {}",
+        what_it_says(&page)
+    );
+}
+
+#[tokio::test]
+async fn an_expired_login_is_not_counted() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let url = database_url(&dir);
+    let server = Server::start(BINARY, &[("DATABASE_URL", &url)]);
+    let laptop = log_in(&server);
+    let phone = log_in(&server);
+
+    // The phone's session, as if its browser had been quiet for longer than a session
+    // lives: its row is still in the table until the clean-up task's next round, but it
+    // is no session any more (the store refuses to load it).
+    let store = step4_persistent::store::open(&url)
+        .await
+        .expect("the server's database opens");
+    let (_, id) = phone.split_once('=').expect("the cookie is name=id");
+    let id = Id::from_str(id).expect("the cookie holds a session id");
+    let mut record = store
+        .load(&id)
+        .await
+        .expect("the database answers")
+        .expect("the phone's session is in the database");
+    record.expiry_date = OffsetDateTime::now_utc() - Duration::minutes(5);
+    store.save(&record).await.expect("the database answers");
+    let page = dashboard(&server, &laptop);
+
+    assert!(
+        says_count(&page, 1),
+        "a session whose expiry date has passed is no login any more, even while its row waits for the clean-up task: after two logins, one of them expired, the dashboard should say 'Sessions logged in: 1', but {}",
         what_it_says(&page)
     );
 }
