@@ -167,8 +167,12 @@ impl Writer for OneByOne {
         .bind(record.expiry_date)
         .bind(record.id.to_string())
         .bind(OffsetDateTime::now_utc())
-        .fetch_optional(&self.pool)
-        .await;
+        // All rows, not `fetch_optional`: sqlx stops a statement after the row it asked
+        // for, and an `UPDATE ... RETURNING` left unfinished keeps its transaction open
+        // (sqlx issue 3430), so the write-ahead log is never checkpointed and grows.
+        .fetch_all(&self.pool)
+        .await
+        .map(|ids| ids.into_iter().next());
         match &found {
             Ok(Some(_)) => self.cache.saved(before, &[record], &[]).await,
             Ok(None) => self.cache.saved(before, &[], &[record.id]).await,
