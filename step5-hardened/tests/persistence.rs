@@ -14,10 +14,8 @@ const GOOD_FORM: &str = "username=admin&password=1234";
 /// This step's server on the database at `url`, with a secret, so that its sessions
 /// stay valid across a restart.
 fn start(url: &str) -> Server {
-    Server::start(
-        BINARY,
-        &[("DATABASE_URL", url), ("SESSION_SECRET", TEST_SECRET)],
-    )
+    let secret = ("SESSION_SECRET", TEST_SECRET);
+    Server::start(BINARY, &[("DATABASE_URL", url), secret])
 }
 
 fn dashboard(server: &Server, cookie: &str) -> String {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use http_body_util::channel::Channel;
 use tower::ServiceExt;
@@ -88,7 +88,7 @@ impl Browser {
     }
 
     /// Submits a form with extra request headers: where a browser says the form comes
-    /// from (`Origin`, `Sec-Fetch-Site`), or the `Host` it was sent to.
+    /// from (`Origin`, `Sec-Fetch-Site`), or another `Host` it was sent to.
     pub async fn post_form_with(
         &mut self,
         path: &str,
@@ -120,8 +120,12 @@ impl Browser {
         self.send(request).await
     }
 
-    /// Sends `request` with this browser's cookies and stores the ones it gets back.
+    /// Sends `request` with this browser's cookies and stores the ones it gets back. Like
+    /// a browser on `cargo run`'s address, it says it is sending to `Host: localhost:3000`
+    /// unless the request names another host.
     pub async fn send(&mut self, mut request: Request<Body>) -> Page {
+        let host = HeaderValue::from_static("localhost:3000");
+        request.headers_mut().entry(header::HOST).or_insert(host);
         if let Some(cookies) = self.cookies.header() {
             let value = cookies.parse().expect("cookie header is valid");
             request.headers_mut().insert(header::COOKIE, value);
