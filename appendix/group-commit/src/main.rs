@@ -26,8 +26,8 @@ use tracing_subscriber::EnvFilter;
 /// glibc's `malloc` spends more on a request's few hundred small allocations, often freed
 /// on another thread than the one that made them. Measured, not assumed: in paired runs of
 /// `bench/run`'s scenarios (bench/FINDINGS.md) it answered 18 to 28 % more requests a
-/// second on a and b, the hot session and the new ones, and without it a missed its
-/// target (10× Express).
+/// second on a and b, the hot session and the new ones; without it the hot session stayed
+/// at 7 to 9× Express, short of its target of 10×.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

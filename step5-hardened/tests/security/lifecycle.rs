@@ -55,7 +55,8 @@ async fn a_slow_request_that_started_before_logout_cannot_bring_the_session_back
     let mut replay = Browser::new(&app);
     replay.set_session_cookie(&cookie);
     let page = replay.get("/dashboard").await;
-    assert_eq!(logout.status, 200, "{}", logout.body);
+    let said = &logout.body;
+    assert!(said.contains("Logged out successfully"), "{said}");
     assert_eq!(page.status, 401, "the slow save brought the session back");
 }
 
